@@ -1,0 +1,97 @@
+"""The pipeline as bitwright sees it: stages with their command, deps, params and outs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Pipeline", "StageSpec"]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One DVC stage of ``dvc.yaml``.
+
+    Attributes:
+        name: the stage name (a key of ``stages:``).
+        cmd: the command as written in ``dvc.yaml`` (usually ``bitwright stage run NAME -- ...``).
+        deps: repository-relative POSIX paths of declared dependencies (files or directories).
+        outs: repository-relative POSIX paths of declared outputs (files or directories).
+        params: parameter keys the stage reads, as ``(file, key)`` pairs.
+        wdir: the stage's working directory relative to the repository root ("." for the root).
+    """
+
+    name: str
+    cmd: str
+    deps: tuple[str, ...]
+    outs: tuple[str, ...]
+    params: tuple[tuple[str, str], ...] = ()
+    wdir: str = "."
+
+    @property
+    def inner_cmd(self) -> str:
+        """The command the sealed runner executes (what follows ``--`` in a bitwright wrap)."""
+        marker = " -- "
+        if self.cmd.startswith("bitwright stage run ") and marker in self.cmd:
+            return self.cmd.split(marker, 1)[1]
+        return self.cmd
+
+    @property
+    def param_files(self) -> tuple[str, ...]:
+        """The parameter files the stage reads, each once, in order."""
+        return tuple(dict.fromkeys(f for f, _ in self.params))
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """All stages of a ``dvc.yaml``, in the file's order."""
+
+    stages: tuple[StageSpec, ...]
+
+    def stage(self, name: str) -> StageSpec:
+        """Return the stage called ``name``; raise ``KeyError`` if there is none."""
+        for spec in self.stages:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The stage names in file order."""
+        return tuple(s.name for s in self.stages)
+
+    def producer_of(self, path: str) -> str | None:
+        """Return the stage whose outs contain ``path`` (exactly or as a parent directory)."""
+        for spec in self.stages:
+            for out in spec.outs:
+                if path == out or path.startswith(out.rstrip("/") + "/"):
+                    return spec.name
+        return None
+
+    def upstream(self, name: str) -> tuple[str, ...]:
+        """Return the stages whose outputs the stage ``name`` depends on, each once."""
+        found: list[str] = []
+        for dep in self.stage(name).deps:
+            producer = self.producer_of(dep)
+            if producer is not None and producer != name and producer not in found:
+                found.append(producer)
+        return tuple(found)
+
+    def topological(self) -> tuple[str, ...]:
+        """Return the stage names ordered so that every stage follows its upstream stages."""
+        ordered: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(n: str) -> None:
+            if n in ordered:
+                return
+            if n in visiting:
+                raise ValueError(f"stage {n!r} is part of a dependency cycle")
+            visiting.add(n)
+            for up in self.upstream(n):
+                visit(up)
+            visiting.discard(n)
+            ordered.append(n)
+
+        for n in self.names:
+            visit(n)
+        return tuple(ordered)
