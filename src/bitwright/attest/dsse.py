@@ -1,0 +1,204 @@
+"""DSSE envelopes: sign a payload, check an envelope's signatures, read one from disk.
+
+One envelope format serves every signed thing bitwright writes (links, the layout, the
+provenance, VSAs). Signing and verification go through securesystemslib's DSSE code, the same
+code ``in-toto-verify`` runs, so what passes here passes there. An envelope is handled as the
+plain JSON object of the DSSE spec: ``{"payload": b64, "payloadType": str, "signatures":
+[{"keyid": str, "sig": b64}]}``; on disk it is written as canonical JSON.
+"""
+
+from __future__ import annotations
+
+import binascii
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from securesystemslib.dsse import Envelope
+from securesystemslib.exceptions import FormatError, VerificationError
+
+from bitwright.attest._atomic import write_atomic
+from bitwright.attest.canonical import canonical_json
+from bitwright.attest.keys import Key, Signer
+from bitwright.errors import OperationalError, UsageError, VerificationFailed
+
+__all__ = [
+    "INTOTO_PAYLOAD_TYPE",
+    "read_envelope",
+    "sign_envelope",
+    "unverified_payload",
+    "verify_envelope",
+    "write_envelope",
+]
+
+INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+"""The payloadType of in-toto links, layouts and Statements (what ``in-toto-verify`` loads)."""
+
+_REFETCH = "the file is damaged or was altered; fetch or rebuild it again"
+
+
+def sign_envelope(payload: bytes, payload_type: str, signer: Signer) -> dict[str, Any]:
+    """Sign ``payload`` and return the DSSE envelope as a JSON object.
+
+    The signature covers DSSE's pre-authentication encoding of the payload type and the
+    payload, so neither can be changed without breaking it.
+
+    Args:
+        payload: the exact bytes to sign (for JSON, its canonical form).
+        payload_type: the media type of the payload.
+        signer: the key that signs (see :func:`bitwright.attest.keys.load_signer`).
+
+    Returns:
+        ``{"payload", "payloadType", "signatures"}`` with base64 payload and signature.
+    """
+    envelope = Envelope(payload=payload, payload_type=payload_type, signatures={})
+    envelope.sign(signer)
+    data: dict[str, Any] = envelope.to_dict()
+    return data
+
+
+def verify_envelope(
+    envelope: dict[str, Any],
+    keys: Sequence[Key],
+    *,
+    threshold: int = 1,
+    payload_type: str | None = None,
+    source: str = "DSSE envelope",
+) -> bytes:
+    """Check that ``threshold`` of ``keys`` signed ``envelope``; return its payload.
+
+    Args:
+        envelope: the envelope JSON object (as :func:`read_envelope` returns it).
+        keys: the trusted public keys; signatures by other keys do not count.
+        threshold: how many distinct trusted keys must have signed.
+        payload_type: when given, the payloadType the envelope must declare.
+        source: what to call the envelope in messages (usually its file).
+
+    Returns:
+        The payload bytes, authenticated.
+
+    Raises:
+        UsageError: no keys, or fewer keys than ``threshold``.
+        VerificationFailed: the envelope is malformed, declares another payload type, or
+            too few trusted keys signed it.
+    """
+    if threshold < 1 or len(keys) < threshold:
+        raise UsageError(
+            f"cannot verify {source}: {len(keys)} trusted key(s) given, {threshold} needed",
+            hint="pass the signer's public key (--key PUB)",
+        )
+    parsed = _parse(envelope, source)
+    if payload_type is not None and parsed.payload_type != payload_type:
+        raise VerificationFailed(
+            f"{source} has payloadType {parsed.payload_type!r}, expected {payload_type!r}",
+            hint="this file holds another kind of attestation; check which file was passed",
+        )
+    try:
+        parsed.verify(list(keys), threshold)
+    except VerificationError as exc:
+        signed_by = ", ".join(k[:8] for k in parsed.signatures) or "nobody"
+        trusted = ", ".join(k.keyid[:8] for k in keys)
+        raise VerificationFailed(
+            f"{source}: signature check failed: needs {threshold} valid signature(s) by "
+            f"trusted keys [{trusted}]; signed by [{signed_by}]",
+            hint="the payload was altered after signing, or it was signed by a key you do "
+            "not trust; pass the right public key or rebuild",
+        ) from exc
+    return parsed.payload
+
+
+def unverified_payload(envelope: dict[str, Any], *, source: str = "DSSE envelope") -> bytes:
+    """Return the payload of ``envelope`` WITHOUT checking any signature (for display only).
+
+    Raises:
+        VerificationFailed: the envelope is malformed.
+    """
+    return _parse(envelope, source).payload
+
+
+def read_envelope(path: Path) -> dict[str, Any]:
+    """Read a DSSE envelope from ``path`` and check its shape (not its signatures).
+
+    Args:
+        path: a file holding one DSSE envelope as JSON.
+
+    Returns:
+        The envelope JSON object.
+
+    Raises:
+        OperationalError: the file is missing or unreadable.
+        VerificationFailed: the file is not valid JSON (truncated, corrupted) or not a
+            DSSE envelope.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise OperationalError(
+            f"{path} not found", hint="check the path; was the build or release complete?"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise VerificationFailed(
+            f"{path} is not a DSSE envelope: not UTF-8", hint=_REFETCH
+        ) from exc
+    except OSError as exc:
+        raise OperationalError(
+            f"cannot read {path}: {exc.strerror or exc}", hint="check the path and permissions"
+        ) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise VerificationFailed(
+            f"{path} is not a DSSE envelope: invalid JSON ({exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}; {len(text)} bytes)",
+            hint=_REFETCH,
+        ) from exc
+    if not isinstance(data, dict):
+        raise VerificationFailed(
+            f"{path} is not a DSSE envelope: JSON {type(data).__name__}, not an object",
+            hint=_REFETCH,
+        )
+    _parse(data, str(path))
+    return data
+
+
+def write_envelope(envelope: dict[str, Any], path: Path) -> Path:
+    """Write ``envelope`` to ``path`` as canonical JSON, atomically; return ``path``.
+
+    Raises:
+        OperationalError: the file cannot be written.
+    """
+    write_atomic(path, canonical_json(envelope))
+    return path
+
+
+def _parse(envelope: dict[str, Any], source: str) -> Envelope:
+    """Parse the JSON object into securesystemslib's Envelope, one clear line if malformed."""
+    problem = _shape_problem(envelope)
+    if problem is None:
+        try:
+            # from_dict rewrites the signature dicts in place: give it a copy.
+            return Envelope.from_dict(copy.deepcopy(envelope))
+        except (KeyError, TypeError, ValueError, FormatError, binascii.Error) as exc:
+            problem = f"bad payload or signature encoding ({exc})"
+    raise VerificationFailed(f"{source} is not a valid DSSE envelope: {problem}", hint=_REFETCH)
+
+
+def _shape_problem(envelope: Any) -> str | None:
+    if not isinstance(envelope, dict):
+        return "not a JSON object"
+    for field in ("payload", "payloadType"):
+        if not isinstance(envelope.get(field), str):
+            return f"{field!r} missing or not a string"
+    signatures = envelope.get("signatures")
+    if not isinstance(signatures, list) or not signatures:
+        return "'signatures' missing or empty"
+    for sig in signatures:
+        if not (
+            isinstance(sig, dict)
+            and isinstance(sig.get("keyid"), str)
+            and isinstance(sig.get("sig"), str)
+        ):
+            return "a signature lacks a string 'keyid' or 'sig'"
+    return None

@@ -1,0 +1,115 @@
+"""Fake-but-realistic stage runs and pins for the attest tests (plain frozen dataclasses)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+from bitwright.model import (
+    BuildPins,
+    ContainerPin,
+    DataPin,
+    DeterminismSettings,
+    EnvironmentPin,
+    GitPin,
+    Receipt,
+    SandboxKind,
+    SandboxReport,
+    Sha256,
+    StageRun,
+)
+
+
+def sha(text: str) -> Sha256:
+    return Sha256(hashlib.sha256(text.encode()).hexdigest())
+
+
+def make_pins() -> BuildPins:
+    return BuildPins(
+        git=GitPin(
+            commit="0123456789abcdef0123456789abcdef01234567",
+            commit_time=1_700_000_000,
+            remote_url="https://example.org/ml/model.git",
+        ),
+        data=(
+            DataPin(
+                path="data/raw",
+                dvc_md5="a1b2c3d4e5f60718293a4b5c6d7e8f90.dir",
+                sha256=sha("tree of data/raw"),
+                size=123_456,
+                nfiles=3,
+                remote_url="s3://bucket/dvc",
+            ),
+        ),
+        container=ContainerPin(
+            image="ghcr.io/example/build:1",
+            digest="sha256:" + sha("image"),
+            containerfile_sha256=sha("Containerfile"),
+            enforced=False,
+            how="host",
+        ),
+        determinism=DeterminismSettings(),
+        environment=EnvironmentPin(
+            python="CPython 3.11.9",
+            packages=("numpy==2.4.6", "torch==2.13.0"),
+            packages_sha256=sha("numpy==2.4.6\ntorch==2.13.0"),
+            os="Linux 6.1 / Debian GNU/Linux 12",
+            machine="x86_64",
+            cpu_model="Example CPU",
+            cpu_flags_sha256=sha("avx2 fma"),
+            torch="2.13.0",
+        ),
+        params_sha256={"params.yaml": sha("params")},
+    )
+
+
+def make_run(
+    stage: str = "train",
+    *,
+    command: tuple[str, ...] = ("python", "pipelines/train.py"),
+    materials: dict[str, Sha256] | None = None,
+    products: dict[str, Sha256] | None = None,
+    returncode: int = 0,
+) -> StageRun:
+    receipt = Receipt(
+        phase="start",
+        seed=0,
+        torch_deterministic=True,
+        cudnn_deterministic=True,
+        cudnn_benchmark=False,
+        allow_tf32_matmul=False,
+        allow_tf32_cudnn=False,
+        threads=1,
+        interop_threads=1,
+        devices=("cpu",),
+        env={"PYTHONHASHSEED": "0"},
+    )
+    return StageRun(
+        stage=stage,
+        command=command,
+        returncode=returncode,
+        materials=materials
+        if materials is not None
+        else {"pipelines/train.py": sha("train code"), "data/prepared/train.csv": sha("rows")},
+        products=products if products is not None else {"models/model.pt": sha("weights")},
+        stdout_sha256=sha("stdout"),
+        stderr_sha256=sha(""),
+        sandbox=SandboxReport(
+            kind=SandboxKind.BUBBLEWRAP,
+            network_cut=True,
+            repo_read_only=True,
+            undeclared_hidden=True,
+            env_cleared=True,
+        ),
+        environment={"PYTHONHASHSEED": "0", "PATH": "/usr/bin"},
+        receipts=(receipt, dataclasses.replace(receipt, phase="exit")),
+        undeclared_reads=(),
+        started_on="2024-01-01T00:00:00Z",
+        finished_on="2024-01-01T00:01:00Z",
+    )
+
+
+def write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
