@@ -1,0 +1,16 @@
+"""Signers of attestations behind one interface: a local key, or sigstore keyless.
+
+::
+
+    interface.AttestationSigner.sign(payload, payload_type) -> SignedAttestation
+    key_signer.KeySigner          a private key on disk; offline; DSSE envelope
+    sigstore_signer.SigstoreSigner  OIDC identity -> Fulcio certificate -> Rekor; bundle
+
+Verification of what they produce lives in :mod:`bitwright.attest.trust`.
+"""
+
+from bitwright.attest.signers.interface import AttestationSigner, SignedAttestation, SignerError
+from bitwright.attest.signers.key_signer import KeySigner
+from bitwright.attest.signers.sigstore_signer import SigstoreSigner
+
+__all__ = ["AttestationSigner", "KeySigner", "SignedAttestation", "SignerError", "SigstoreSigner"]
