@@ -1,0 +1,45 @@
+"""The runner: runs one pipeline stage sealed, traces its reads, checks its receipts.
+
+A stage runs in the strongest sandbox that works here (:mod:`~bitwright.runner.sandbox`):
+no network, the repository read-only with secrets hidden (and, in strict mode, every
+undeclared file hidden), a cleared environment (:mod:`~bitwright.runner.environment`).
+Python read tracing (:mod:`~bitwright.runner.trace`) names undeclared inputs; receipts
+(:mod:`~bitwright.runner.receipt`) confirm the declared determinism settings.
+:func:`run_sealed` returns the facts of a run; :func:`judge` decides whether it may be
+attested.
+"""
+
+from bitwright.runner.environment import ALLOWED_HOST_VARS, sealed_environment
+from bitwright.runner.receipt import check_receipts, read_receipts
+from bitwright.runner.run import judge, log_paths, run_sealed, toolchain_paths
+from bitwright.runner.sandbox import (
+    BubblewrapSandbox,
+    NoSandbox,
+    PodmanSandbox,
+    Sandbox,
+    UnshareSandbox,
+    detect_sandbox,
+)
+from bitwright.runner.trace import undeclared_reads
+from bitwright.runner.view import HIDDEN, Bind, RepoView
+
+__all__ = [
+    "ALLOWED_HOST_VARS",
+    "HIDDEN",
+    "Bind",
+    "BubblewrapSandbox",
+    "NoSandbox",
+    "PodmanSandbox",
+    "RepoView",
+    "Sandbox",
+    "UnshareSandbox",
+    "check_receipts",
+    "detect_sandbox",
+    "judge",
+    "log_paths",
+    "read_receipts",
+    "run_sealed",
+    "sealed_environment",
+    "toolchain_paths",
+    "undeclared_reads",
+]
