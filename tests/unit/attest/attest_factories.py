@@ -13,6 +13,7 @@ from bitwright.model import (
     DeterminismSettings,
     EnvironmentPin,
     GitPin,
+    GpuInfo,
     Receipt,
     SandboxKind,
     SandboxReport,
@@ -113,3 +114,39 @@ def make_run(
 def write_file(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+
+
+def make_dirty_gpu_pins() -> BuildPins:
+    """Pins of a dirty build on a GPU machine with a local DVC remote and an unbuilt image."""
+    pins = make_pins()
+    return dataclasses.replace(
+        pins,
+        git=dataclasses.replace(pins.git, dirty=True, dirty_paths=("pipelines/train.py",)),
+        data=(
+            dataclasses.replace(pins.data[0], remote_url="/srv/dvc-store"),
+            DataPin(
+                path="data/labels.csv",
+                dvc_md5="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+                sha256=sha("labels"),
+                size=2_048,
+                nfiles=1,
+            ),
+        ),
+        container=dataclasses.replace(
+            pins.container, digest="sha256:" + "0" * 64, enforced=False, how="host (bubblewrap)"
+        ),
+        environment=dataclasses.replace(
+            pins.environment,
+            cuda="12.8",
+            cudnn="91002",
+            gpu_driver="570.124.06",
+            gpus=(
+                GpuInfo(
+                    name="NVIDIA H100 80GB HBM3",
+                    uuid="GPU-00000000-1111-2222-3333-444444444444",
+                    memory_bytes=85_520_809_984,
+                    compute_capability="9.0",
+                ),
+            ),
+        ),
+    )
