@@ -1,0 +1,63 @@
+"""The build context: what ``bitwright build`` pinned once, handed to every ``stage run``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bitwright.errors import OperationalError
+from bitwright.model import BuildPins, SandboxKind, from_jsonable, to_jsonable
+
+__all__ = ["CONTEXT_ENV", "BuildContext", "read_context", "write_context"]
+
+CONTEXT_ENV = "BITWRIGHT_BUILD_CONTEXT"
+"""Environment variable naming the context file of the build in progress."""
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Facts fixed for the whole build.
+
+    Attributes:
+        pins: the build's pins, recorded in every link.
+        key_path: the private key that signs the links.
+        strict: undeclared reads fail the stage instead of warning.
+        sandbox: the sealing mechanism every stage uses.
+        invocation_id: a unique id of this build.
+        started_on: RFC 3339 UTC start time of the build.
+    """
+
+    pins: BuildPins
+    key_path: str
+    strict: bool
+    sandbox: SandboxKind
+    invocation_id: str
+    started_on: str
+
+
+def write_context(context: BuildContext, path: Path) -> None:
+    """Write ``context`` to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_jsonable(context), indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_context(path: Path) -> BuildContext:
+    """Read a context written by :func:`write_context`.
+
+    Raises:
+        OperationalError: the file is missing or not a build context.
+    """
+    try:
+        return from_jsonable(BuildContext, json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise OperationalError(
+            f"build context {path} is missing", hint="run the pipeline through `bitwright build`"
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise OperationalError(
+            f"build context {path} is unreadable: {exc}", hint="run `bitwright build` again"
+        ) from None

@@ -1,0 +1,230 @@
+"""``bitwright build``: preflight, ``dvc repro`` with every stage sealed and linked, layout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bitwright.attest import build_layout, keyid8, load_signer, write_layout
+from bitwright.attest.signers import AttestationSigner, KeySigner, SigstoreSigner
+from bitwright.build.context import CONTEXT_ENV, BuildContext, write_context
+from bitwright.build.linkstore import LinkStore
+from bitwright.build.paths import ProjectPaths
+from bitwright.build.preflight import preflight, utc_now
+from bitwright.build.provenance import write_build_provenance
+from bitwright.build.stage import stage_materials
+from bitwright.digest import default_cache, digest_artifacts
+from bitwright.errors import (
+    BitwrightError,
+    OperationalError,
+    ReceiptMismatch,
+    StageFailed,
+    ToolError,
+    UndeclaredInput,
+    UsageError,
+)
+from bitwright.model import Pipeline, SandboxKind
+from bitwright.pipeline import load_pipeline
+
+__all__ = ["LAYOUT_VALIDITY", "BuildResult", "build", "dvc_command"]
+
+LAYOUT_VALIDITY = dt.timedelta(days=365)
+"""How long a build's layout stays valid for verifiers."""
+
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A finished build.
+
+    Attributes:
+        context: what the build pinned.
+        links: the stage name -> its link in ``.bitwright/attestations/links``.
+        ran: stages whose command ran in this build.
+        reused: stages DVC skipped or restored, linked by the run that made their outputs.
+        layout: the signed layout.
+        provenance: the signed SLSA provenance.
+        finished_on: RFC 3339 UTC finish time.
+    """
+
+    context: BuildContext
+    links: dict[str, Path]
+    ran: tuple[str, ...]
+    reused: tuple[str, ...]
+    layout: Path
+    provenance: Path
+    finished_on: str
+
+
+def dvc_command() -> list[str]:
+    """The DVC executable of bitwright's own environment."""
+    beside = Path(sys.executable).parent / "dvc"
+    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "dvc"]
+
+
+def _dvc_env(context_file: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env[CONTEXT_ENV] = str(context_file)
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def build(
+    repo: Path,
+    *,
+    key_path: Path | None = None,
+    allow_dirty: bool = False,
+    strict: bool = False,
+    force: bool = False,
+    sandbox: SandboxKind | None = None,
+    identity_token: str | None = None,
+    keyless: bool = False,
+    notify: Notify = lambda _: None,
+) -> BuildResult:
+    """Build the pipeline of ``repo`` with every stage sealed and linked, and sign its layout.
+
+    The links and layout are signed with the key; the provenance too, unless ``keyless``, when
+    sigstore signs it with the ambient OIDC identity or ``identity_token``.
+
+    Raises:
+        KeyProblem, DirtyTreeError, UsageError: preflight refused to start.
+        StageFailed: a stage failed; no link exists for it.
+        ToolError: DVC failed outside any stage.
+    """
+    repo = repo.resolve()
+    paths = ProjectPaths(repo)
+    key = key_path or paths.owner_key
+    pipeline = load_pipeline(repo)
+    context = preflight(repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox)
+    notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")
+    _clear_attestations(paths, pipeline)
+    write_context(context, paths.context_file)
+
+    _repro(paths, ["--force"] if force else [], notify)
+    ran = tuple(n for n in pipeline.names if _current_link(paths, n) is not None)
+    missing = _attach_stored_links(paths, pipeline, context)
+    for name in missing:
+        notify(f"stage {name}: no link for its restored outputs; running it again")
+        _repro(paths, ["--force", "--single-item", name], notify)
+    if missing:
+        _repro(paths, [], notify)  # stages downstream of a rerun that changed its outputs
+        still = _attach_stored_links(paths, pipeline, context)
+        if still:
+            raise OperationalError(
+                f"stage(s) {', '.join(still)} have outputs but no link after a forced rerun",
+                hint="run `bitwright build --force`",
+            )
+    links = {n: link for n in pipeline.names if (link := _current_link(paths, n)) is not None}
+
+    signer = load_signer(Path(context.key_path))
+    layout = build_layout(
+        pipeline,
+        [signer.public_key],
+        expires=dt.datetime.now(dt.UTC).replace(microsecond=0) + LAYOUT_VALIDITY,
+        readme=f"bitwright layout of {context.pins.git.remote_url} at {context.pins.git.commit}",
+    )
+    layout_path = write_layout(layout, signer, paths.layout)
+    reused = tuple(n for n in pipeline.names if n not in ran)
+    finished_on = utc_now()
+    provenance_signer: AttestationSigner = (
+        SigstoreSigner(identity_token) if keyless or identity_token else KeySigner(signer)
+    )
+    provenance = write_build_provenance(
+        paths,
+        pipeline,
+        context,
+        links,
+        finished_on=finished_on,
+        signer=provenance_signer,
+        ci=os.environ.get("CI", "").lower() == "true",
+    )
+    notify("signed the layout and the provenance")
+    return BuildResult(context, links, ran, reused, layout_path, provenance, finished_on)
+
+
+def _clear_attestations(paths: ProjectPaths, pipeline: Pipeline) -> None:
+    """Remove the last build's attestations: a failed build must not leave them looking current."""
+    bundle = paths.attestations / "provenance.sigstore.json"
+    for stale in (paths.layout, paths.provenance, bundle, paths.failure_file):
+        stale.unlink(missing_ok=True)
+    if paths.links.is_dir():
+        for link in paths.links.glob("*.link"):
+            link.unlink()
+    paths.links.mkdir(parents=True, exist_ok=True)
+
+
+def _current_link(paths: ProjectPaths, stage: str) -> Path | None:
+    found = sorted(paths.links.glob(f"{stage}.*.link"))
+    return found[0] if found else None
+
+
+def _attach_stored_links(
+    paths: ProjectPaths, pipeline: Pipeline, context: BuildContext
+) -> tuple[str, ...]:
+    """Give stages without a link the stored link of their exact materials and products."""
+    store = LinkStore(paths.link_store)
+    signer = load_signer(Path(context.key_path))
+    kid8 = keyid8(signer.public_key)
+    cache = default_cache()
+    missing: list[str] = []
+    for name in pipeline.topological():
+        if _current_link(paths, name) is not None:
+            continue
+        spec = pipeline.stage(name)
+        try:
+            materials = digest_artifacts(paths.repo, stage_materials(spec), cache)
+            products = digest_artifacts(paths.repo, spec.outs, cache)
+        except OperationalError:
+            missing.append(name)
+            continue
+        stored = store.find(name, kid8, materials, products)
+        if stored is None:
+            missing.append(name)
+            continue
+        target = paths.links / stored.name.replace(stored.stem, f"{name}.{kid8}")
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(stored.read_bytes())
+        os.replace(tmp, target)
+    return tuple(missing)
+
+
+def _repro(paths: ProjectPaths, args: Sequence[str], notify: Notify) -> None:
+    paths.failure_file.unlink(missing_ok=True)
+    command = [*dvc_command(), "repro", *args]
+    notify(f"running {' '.join(['dvc', 'repro', *args])}")
+    try:
+        done = subprocess.run(
+            command, cwd=paths.repo, env=_dvc_env(paths.context_file), stdout=2, check=False
+        )
+    except OSError as exc:
+        raise ToolError(f"cannot run dvc: {exc}", hint="run `make demo` to install it") from None
+    if done.returncode != 0:
+        raise _failure(paths, done.returncode)
+
+
+def _failure(paths: ProjectPaths, returncode: int) -> BitwrightError:
+    try:
+        record = json.loads(paths.failure_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ToolError(
+            f"dvc repro failed with exit status {returncode}",
+            hint="read DVC's message above; `dvc status` shows the pipeline's state",
+        )
+    stage_kinds: dict[str, type[StageFailed]] = {
+        "ReceiptMismatch": ReceiptMismatch,
+        "UndeclaredInput": UndeclaredInput,
+    }
+    if record.get("stage_failed"):
+        cls = stage_kinds.get(record["kind"], StageFailed)
+        return cls(record["stage"], record["message"], hint=record["hint"])
+    if record["kind"] == "UsageError":
+        return UsageError(record["message"], hint=record["hint"])
+    return OperationalError(record["message"], hint=record["hint"])

@@ -1,0 +1,75 @@
+"""Preflight of a build: check the key, params and tree, then pin everything once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+from bitwright.attest import load_signer
+from bitwright.build.context import BuildContext
+from bitwright.digest import default_cache, sha256_file
+from bitwright.errors import KeyProblem
+from bitwright.model import BuildPins, SandboxKind
+from bitwright.pins import (
+    pin_container,
+    pin_data,
+    pin_determinism,
+    pin_environment,
+    pin_git_commit,
+)
+from bitwright.pipeline import check_params_file, load_params
+from bitwright.runner import detect_sandbox
+
+__all__ = ["BUILD_OUTPUTS", "preflight", "utc_now"]
+
+BUILD_OUTPUTS = ("dvc.lock",)
+"""Tracked files a build itself rewrites: a difference there does not make the tree dirty."""
+
+
+def utc_now() -> str:
+    """The current time as RFC 3339 UTC with seconds."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def preflight(
+    repo: Path,
+    *,
+    key_path: Path,
+    allow_dirty: bool,
+    strict: bool,
+    sandbox: SandboxKind | None = None,
+) -> BuildContext:
+    """Check that a build can start and pin its inputs.
+
+    Raises:
+        KeyProblem: the signing key is missing or unusable.
+        UsageError: ``params.yaml`` is not the composition of ``configs/``.
+        DirtyTreeError: the tree differs from HEAD and ``allow_dirty`` is false.
+    """
+    if not key_path.is_file():
+        raise KeyProblem(
+            f"signing key {key_path} does not exist", hint="create one with `bitwright keygen`"
+        )
+    load_signer(key_path)
+    check_params_file(repo)
+    params = load_params(repo)
+    git = pin_git_commit(repo, allow_dirty=allow_dirty, ignore=BUILD_OUTPUTS)
+    cache = default_cache()
+    chosen = detect_sandbox(sandbox)
+    pins = BuildPins(
+        git=git,
+        data=pin_data(repo, cache=cache),
+        container=pin_container(repo, enforced=False, how=f"host ({chosen.kind.value})"),
+        determinism=pin_determinism(params),
+        environment=pin_environment(),
+        params_sha256={"params.yaml": sha256_file(repo / "params.yaml", cache)},
+    )
+    return BuildContext(
+        pins=pins,
+        key_path=str(key_path.resolve()),
+        strict=strict,
+        sandbox=chosen.kind,
+        invocation_id=str(uuid.uuid4()),
+        started_on=utc_now(),
+    )

@@ -1,0 +1,105 @@
+"""The build's signed SLSA provenance: final stages' outputs as subjects, links as byproducts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bitwright.attest import read_link
+from bitwright.attest.provenance import (
+    SANDBOX_KEY,
+    build_provenance,
+    provenance_envelope,
+    write_provenance,
+)
+from bitwright.attest.signers import AttestationSigner
+from bitwright.build.context import BuildContext
+from bitwright.build.paths import ProjectPaths
+from bitwright.digest import default_cache, digest_artifacts
+from bitwright.model import ArtifactMap, Pipeline, Sha256
+from bitwright.pins import builder_id, builder_kind
+
+__all__ = ["final_stages", "release_subjects", "write_build_provenance"]
+
+
+def final_stages(pipeline: Pipeline) -> tuple[str, ...]:
+    """The stages no other stage depends on: their outputs are what a build releases."""
+    upstream = {up for name in pipeline.names for up in pipeline.upstream(name)}
+    return tuple(name for name in pipeline.names if name not in upstream)
+
+
+def release_subjects(repo: Path, pipeline: Pipeline) -> ArtifactMap:
+    """The files of the final stages' outputs with their digests."""
+    outs = [out for name in final_stages(pipeline) for out in pipeline.stage(name).outs]
+    return digest_artifacts(repo, outs, default_cache())
+
+
+def _confirmed(link: dict[str, Any]) -> dict[str, Any]:
+    """What a stage's receipts confirmed (the exit receipt, else the start one) and its seal."""
+    byproducts = link.get("byproducts", {})
+    receipts = byproducts.get("receipts") or []
+    confirmed: dict[str, Any] = {}
+    if receipts:
+        last = dict(receipts[-1])
+        last.pop("phase", None)
+        confirmed.update(last)
+    if "sandbox" in byproducts:
+        confirmed[SANDBOX_KEY] = byproducts["sandbox"]
+    return confirmed
+
+
+def _sha256_bytes(path: Path) -> Sha256:
+    return Sha256(hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def write_build_provenance(
+    paths: ProjectPaths,
+    pipeline: Pipeline,
+    context: BuildContext,
+    links: Mapping[str, Path],
+    *,
+    finished_on: str,
+    signer: AttestationSigner,
+    ci: bool = False,
+) -> Path:
+    """Write ``provenance.intoto.json`` (and the sigstore bundle beside it when keyless)."""
+    link_digests: dict[str, tuple[str, Sha256]] = {}
+    confirmed: dict[str, dict[str, Any]] = {}
+    for stage, link_path in links.items():
+        link_digests[stage] = (link_path.name, _sha256_bytes(link_path))
+        payload, _ = read_link(link_path)
+        confirmed[stage] = _confirmed(payload)
+    pins = context.pins
+    statement = build_provenance(
+        subjects=release_subjects(paths.repo, pipeline),
+        pins=pins,
+        source_uri=pins.git.remote_url,
+        targets=["dvc.yaml"],
+        params=dict(pins.params_sha256),
+        builder_id=builder_id(builder_kind(context.sandbox, ci=ci, dirty=pins.git.dirty)),
+        invocation_id=context.invocation_id,
+        started_on=context.started_on,
+        finished_on=finished_on,
+        links=link_digests,
+        confirmed=confirmed,
+        layout_sha256=_sha256_bytes(paths.layout),
+    )
+    bundle: dict[str, Any] | None = None
+
+    def sign(payload: bytes, payload_type: str) -> dict[str, Any]:
+        nonlocal bundle
+        signed = signer.sign(payload, payload_type)
+        bundle = signed.bundle
+        return signed.envelope
+
+    envelope = provenance_envelope(statement, sign)
+    if bundle is not None:
+        target = paths.attestations / "provenance.sigstore.json"
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(bundle, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, target)
+    return write_provenance(envelope, paths.provenance)

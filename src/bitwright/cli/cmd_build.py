@@ -1,0 +1,78 @@
+"""``bitwright build``: the maintainer's one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from bitwright.build import build
+from bitwright.cli.app import app, emit_json, stderr
+
+__all__ = ["build_command"]
+
+
+@app.command("build")
+def build_command(
+    key: Annotated[
+        Path | None, typer.Option("--key", help="Signing key (default .bitwright/keys/owner.key).")
+    ] = None,
+    allow_dirty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dirty", help="Build a dirty tree; the build is marked not rebuildable."
+        ),
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail a stage that reads an undeclared input.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run every stage, even unchanged.")
+    ] = False,
+    keyless: Annotated[
+        bool, typer.Option("--keyless", help="Sign the provenance with sigstore (ambient OIDC).")
+    ] = False,
+    identity_token: Annotated[
+        str | None,
+        typer.Option("--identity-token", help="OIDC token for sigstore keyless signing."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine output on stdout.")] = False,
+    repo: Annotated[Path, typer.Option("--repo", help="Project root.")] = Path("."),
+) -> None:
+    """Pin inputs, run `dvc repro` with every stage sealed and linked, sign the layout."""
+    result = build(
+        repo,
+        key_path=key,
+        allow_dirty=allow_dirty,
+        strict=strict,
+        force=force,
+        keyless=keyless,
+        identity_token=identity_token,
+        notify=lambda line: stderr.print(f"[dim]bitwright:[/] {escape(line)}"),
+    )
+    root = result.layout.parent
+    if json_out:
+        emit_json(
+            {
+                "commit": result.context.pins.git.commit,
+                "rebuildable": result.context.pins.git.rebuildable,
+                "links": {k: str(v) for k, v in result.links.items()},
+                "ran": list(result.ran),
+                "reused": list(result.reused),
+                "layout": str(result.layout),
+                "provenance": str(result.provenance),
+                "sandbox": result.context.sandbox.value,
+            }
+        )
+    stderr.print(
+        f"[green]built[/] {len(result.links)} stage(s) at commit "
+        f"{result.context.pins.git.commit[:12]} "
+        f"(ran: {', '.join(result.ran) or 'none'}; reused: {', '.join(result.reused) or 'none'})"
+    )
+    if not result.context.pins.git.rebuildable:
+        stderr.print("[yellow]warning:[/] the tree was dirty: this build is not rebuildable")
+    stderr.print(f"links:  {root / 'links'}")
+    stderr.print(f"layout: {result.layout}")
+    stderr.print(f"provenance: {result.provenance}")

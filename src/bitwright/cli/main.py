@@ -1,0 +1,44 @@
+"""Entry point of the ``bitwright`` console script: wires commands, maps errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markup import escape
+from typer._click import exceptions as click_exceptions  # typer 0.29 vendors its own click
+
+from bitwright.cli import commands as _commands  # noqa: F401  (registers every command)
+from bitwright.cli.app import app, stderr
+from bitwright.errors import BitwrightError, ExitCode
+
+__all__ = ["run"]
+
+
+def run() -> None:
+    """Run the CLI; a :class:`BitwrightError` becomes one line on stderr and its exit code."""
+    verbose = "--verbose" in sys.argv[1:]
+    if verbose:
+        sys.argv.remove("--verbose")
+    try:
+        # Non-standalone mode returns the code of a typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
+    except BitwrightError as exc:
+        if verbose:
+            stderr.print_exception()
+        stderr.print(f"[bold red]error:[/] {escape(exc.diagnostics())}", markup=True)
+        sys.exit(int(exc.exit_code))
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        sys.exit(130)
+    except click_exceptions.UsageError as exc:
+        exc.show()
+        sys.exit(int(ExitCode.USAGE))
+    except typer.Abort:
+        sys.exit(130)
+    except click_exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(int(ExitCode.USAGE))
+    sys.exit(code if isinstance(code, int) else 0)

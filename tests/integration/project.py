@@ -1,0 +1,165 @@
+"""A tiny real project (git, DVC, Hydra configs, torch stages) for integration tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+BITWRIGHT = str(BIN / "bitwright")
+
+STAGE_FIRST = """\
+import json, pathlib, sys
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bitwright import stagekit
+settings = stagekit.begin()
+stagekit.used_device("cpu")
+import torch, yaml
+params = yaml.safe_load(open("params.yaml"))
+text = pathlib.Path("data/raw/input.txt").read_text()
+if params["first"].get("crash"):
+    raise SystemExit(7)
+if params["first"].get("peek"):
+    pathlib.Path("notes/secret.txt").read_text()
+if params["first"].get("undo_determinism"):
+    torch.use_deterministic_algorithms(False)
+gen = torch.Generator().manual_seed(settings.seed)
+x = torch.randn(4, generator=gen) * params["first"]["scale"]
+out = {"n": len(text), "x": x.tolist()}
+pathlib.Path("out").mkdir(exist_ok=True)
+pathlib.Path("out/first.json").write_text(json.dumps(out, sort_keys=True))
+"""
+
+STAGE_SECOND = """\
+import json, pathlib
+from bitwright import stagekit
+stagekit.begin()
+data = json.loads(pathlib.Path("out/first.json").read_text())
+pathlib.Path("out/second.json").write_text(json.dumps({"sum": sum(data["x"])}, sort_keys=True))
+"""
+
+DVC_YAML = """\
+stages:
+  first:
+    cmd: bitwright stage run first -- python stages/first.py
+    deps:
+      - stages/first.py
+      - data/raw
+    params:
+      - first
+    outs:
+      - out/first.json
+  second:
+    cmd: bitwright stage run second -- python stages/second.py
+    deps:
+      - stages/second.py
+      - out/first.json
+    outs:
+      - out/second.json
+"""
+
+CONFIG = """\
+first:
+  scale: 2.0
+  crash: false
+  peek: false
+  undo_determinism: false
+determinism:
+  seed: 7
+  torch_deterministic: true
+  cudnn_benchmark: false
+  allow_tf32: false
+  threads: 1
+  pythonhashseed: 0
+  cublas_workspace_config: ":4096:8"
+  mkl_cbwr: AVX2,STRICT
+"""
+
+
+def env() -> dict[str, str]:
+    """The environment for git/dvc/bitwright subprocesses in tests."""
+    e = dict(os.environ)
+    e.update(
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+        GIT_AUTHOR_DATE="2026-01-01T00:00:00Z",
+        GIT_COMMITTER_DATE="2026-01-01T00:00:00Z",
+        PATH=f"{BIN}{os.pathsep}{e.get('PATH', '')}",
+    )
+    return e
+
+
+def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command in ``cwd`` and capture its output."""
+    done = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def commit(repo: Path, message: str = "change") -> None:
+    """Commit every change in ``repo``."""
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-q", "-m", message, cwd=repo)
+
+
+def set_config(repo: Path, **first: object) -> None:
+    """Change keys of ``first:`` in the Hydra config, recompose params.yaml and commit."""
+    config = repo / "configs" / "config.yaml"
+    text = config.read_text()
+    for key, value in first.items():
+        lines = text.splitlines()
+        lines = [
+            f"  {key}: {str(value).lower() if isinstance(value, bool) else value}"
+            if line.strip().startswith(f"{key}:")
+            else line
+            for line in lines
+        ]
+        text = "\n".join(lines) + "\n"
+    config.write_text(text)
+    sh(BITWRIGHT, "params", "--write", cwd=repo)
+    commit(repo, f"config {first}")
+
+
+def make_project(base: Path) -> Path:
+    """Create a committed two-stage project with DVC-tracked data and a local DVC remote."""
+    repo = base / "project"
+    (repo / "stages").mkdir(parents=True)
+    (repo / "configs").mkdir()
+    (repo / "data" / "raw").mkdir(parents=True)
+    (repo / "notes").mkdir()
+    shutil.copytree(ROOT / "containers", repo / "containers")
+    (repo / "stages" / "first.py").write_text(STAGE_FIRST)
+    (repo / "stages" / "second.py").write_text(STAGE_SECOND)
+    (repo / "dvc.yaml").write_text(DVC_YAML)
+    (repo / "configs" / "config.yaml").write_text(CONFIG)
+    (repo / "data" / "raw" / "input.txt").write_text("hello reproducible world\n")
+    (repo / "notes" / "secret.txt").write_text("not a declared input\n")
+    (repo / ".gitignore").write_text(".bitwright/\n")
+    (repo / "out").mkdir()
+    (repo / "out" / ".gitignore").write_text("/first.json\n/second.json\n")
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    sh("dvc", "init", "-q", cwd=repo)
+    sh("dvc", "config", "core.analytics", "false", cwd=repo)
+    remote = base / "remote"
+    remote.mkdir()
+    sh("dvc", "remote", "add", "-d", "origin", str(remote), cwd=repo)
+    sh("dvc", "add", "-q", "data/raw", cwd=repo)
+    sh("dvc", "push", "-q", cwd=repo)
+    sh(BITWRIGHT, "params", "--write", cwd=repo)
+    commit(repo, "project")
+    sh(BITWRIGHT, "keygen", cwd=repo)
+    return repo
+
+
+def textblock(text: str) -> str:
+    """Dedent helper for inline files."""
+    return textwrap.dedent(text)
