@@ -1,0 +1,185 @@
+"""``bitwright release``: bundle the last build into a release directory and a tarball.
+
+The release is assembled in a scratch directory beside the target and moved into place only
+when complete, so an interrupted release never leaves a half-written directory that looks
+finished. The artifacts must still be the files the provenance names: a workspace changed
+since the build is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from bitwright.attest import keyid8, load_signer, read_link
+from bitwright.attest.provenance import read_provenance
+from bitwright.attest.statement import Statement
+from bitwright.build import ProjectPaths
+from bitwright.digest import default_cache, sha256_file
+from bitwright.errors import KeyProblem, OperationalError
+from bitwright.model import BuildPins, Sha256, from_jsonable
+from bitwright.pipeline import load_params
+from bitwright.release.aibom import ModelFacts, build_aibom, flatten_metrics
+from bitwright.release.layout import ReleaseLayout
+from bitwright.release.modelsig import sign_model
+from bitwright.release.readme import release_readme
+from bitwright.release.tarball import write_tarball
+
+__all__ = ["ReleaseResult", "bundle_release"]
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """A written release: its directory, tarball, commit and subjects."""
+
+    directory: Path
+    tarball: Path
+    commit: str
+    subjects: dict[str, str]
+
+
+def bundle_release(
+    repo: Path, out: Path, *, key_path: Path | None = None, force: bool = False
+) -> ReleaseResult:
+    """Bundle the last build of ``repo`` into the release directory ``out`` and ``out.tar.gz``.
+
+    Raises:
+        OperationalError: no finished build, artifacts changed since it, ``out`` exists
+            without ``force``.
+        KeyProblem: the key is missing or cannot sign the model.
+    """
+    paths = ProjectPaths(repo.resolve())
+    key = key_path or paths.owner_key
+    signer = load_signer(key)
+    _require_build(paths)
+    statement = read_provenance(paths.provenance, keys=[signer.public_key])
+    subjects = statement.subject_digests()
+    _require_unchanged(paths.repo, subjects)
+    links = sorted(paths.links.glob("*.link"))
+    pins = _pins_of(links[0])
+    out = out.resolve()
+    if out.exists() and not force:
+        raise OperationalError(f"release directory {out} already exists", hint="pass --force")
+
+    scratch = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        layout = ReleaseLayout(scratch)
+        for subject in subjects:
+            target = layout.artifact(subject)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(paths.repo / subject, target)
+        layout.links.mkdir(parents=True)
+        for link in links:
+            shutil.copyfile(link, layout.links / link.name)
+        shutil.copyfile(paths.layout, layout.layout)
+        shutil.copyfile(paths.provenance, layout.provenance)
+        bundle = paths.attestations / "provenance.sigstore.json"
+        if bundle.is_file():
+            shutil.copyfile(bundle, layout.provenance_bundle)
+        layout.keys.mkdir()
+        owner_pub = layout.keys / f"owner.{keyid8(signer.public_key)}.pub"
+        owner_pub.write_bytes(_public_pem(key))
+        layout.aibom.write_text(_aibom(paths.repo, statement, subjects, pins), encoding="utf-8")
+        sign_model(layout.artifacts, key, layout.model_signature)
+        layout.readme.write_text(
+            release_readme(pins, subjects, owner_pub.name, sorted(p.name for p in links)),
+            encoding="utf-8",
+        )
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(scratch, out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    tarball = write_tarball(out, out.with_name(out.name + ".tar.gz"), mtime=pins.git.commit_time)
+    return ReleaseResult(out, tarball, pins.git.commit, dict(subjects))
+
+
+def _require_build(paths: ProjectPaths) -> None:
+    for needed in (paths.layout, paths.provenance):
+        if not needed.is_file():
+            raise OperationalError(
+                f"no finished build: {needed} is missing", hint="run `bitwright build` first"
+            )
+    if not any(paths.links.glob("*.link")):
+        raise OperationalError(
+            f"no finished build: no links in {paths.links}", hint="run `bitwright build` first"
+        )
+
+
+def _require_unchanged(repo: Path, subjects: Mapping[str, str]) -> None:
+    cache = default_cache()
+    for subject, digest in sorted(subjects.items()):
+        path = repo / subject
+        if not path.is_file():
+            raise OperationalError(
+                f"artifact {subject} of the last build is missing",
+                hint="run `bitwright build` again",
+            )
+        if sha256_file(path, cache) != digest:
+            raise OperationalError(
+                f"artifact {subject} changed since the last build",
+                hint="run `bitwright build` again",
+            )
+
+
+def _pins_of(link: Path) -> BuildPins:
+    payload, _ = read_link(link)
+    try:
+        return from_jsonable(BuildPins, payload["environment"]["pins"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OperationalError(
+            f"link {link} records no readable pins: {exc}", hint="run `bitwright build` again"
+        ) from None
+
+
+def _public_pem(key: Path) -> bytes:
+    try:
+        private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise KeyProblem(f"cannot read private key {key}: {exc}") from None
+    return private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _aibom(repo: Path, statement: Statement, subjects: Mapping[str, str], pins: BuildPins) -> str:
+    params = load_params(repo)
+    facts: Mapping[str, Any] = params.get("release") or {}
+    metrics: dict[str, Any] = {}
+    for subject in sorted(subjects):
+        if subject.endswith("metrics.json"):
+            metrics = json.loads((repo / subject).read_text(encoding="utf-8"))
+            break
+    licences = {p.path: str(facts.get("data_licence", "")) for p in pins.data}
+    model = ModelFacts(
+        name=str(facts.get("name", repo.name)),
+        version=str(facts.get("version", pins.git.commit[:12])),
+        task=str(facts.get("task", "unspecified")),
+        architecture=str(facts.get("architecture", "unspecified")),
+        architecture_family=str(facts.get("architecture_family", "")),
+        framework=f"pytorch {pins.environment.torch}".strip(),
+        files={name: Sha256(digest) for name, digest in subjects.items()},
+        metrics=flatten_metrics(metrics),
+        datasets=pins.data,
+        licence=str(facts.get("licence", "NOASSERTION")),
+        description=str(facts.get("description", "")),
+        dataset_licences={k: v for k, v in licences.items() if v},
+    )
+    return build_aibom(
+        model,
+        packages=pins.environment.packages,
+        python=pins.environment.python,
+        source_uri=pins.git.remote_url,
+        commit=pins.git.commit,
+        serial_seed=f"{pins.git.commit}:{statement.to_json()['subject']}",
+        timestamp=dt.datetime.fromtimestamp(pins.git.commit_time, dt.UTC),
+    )

@@ -1,0 +1,69 @@
+"""The README of a release: what it contains and how a stranger verifies and rebuilds it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bitwright.model import BuildPins
+
+__all__ = ["release_readme"]
+
+
+def release_readme(
+    pins: BuildPins, subjects: Mapping[str, str], owner_pub: str, links: Sequence[str]
+) -> str:
+    """Return the Markdown text of ``README.md`` for a release of the build with ``pins``."""
+    files = "\n".join(
+        f"| `artifacts/{name}` | `{digest}` |" for name, digest in sorted(subjects.items())
+    )
+    data = (
+        "\n".join(
+            f"- `{d.path}`: sha256 `{d.sha256}`, DVC md5 `{d.dvc_md5}`, "
+            f"from `{d.remote_url or 'n/a'}`"
+            for d in pins.data
+        )
+        or "- none"
+    )
+    link_lines = "\n".join(f"- `links/{name}`" for name in links)
+    image = f"{pins.container.image}@{pins.container.digest}"
+    rebuildable = "yes" if pins.git.rebuildable else "no: it was built from a dirty tree"
+    return f"""# Release of {pins.git.remote_url} at {pins.git.commit}
+
+Built by bitwright: every stage of the DVC pipeline ran sealed and left a signed in-toto link;
+the provenance (SLSA v1) names the artifacts below. Rebuildable: {rebuildable}.
+
+## Artifacts
+| file | sha256 |
+|---|---|
+{files}
+
+## Inputs
+- source: `{pins.git.remote_url}` at commit `{pins.git.commit}`
+- data:
+{data}
+- build image: `{image}` (enforced: {pins.container.enforced})
+
+## Verify (no rebuild)
+Get the owner's public key from a channel you trust (the copy in `keys/{owner_pub}` is for
+convenience: a verifier never trusts keys that travel inside what it checks), then:
+
+```sh
+bitwright verify . --key OWNER.pub
+in-toto-verify --layout root.layout --verification-keys OWNER.pub --link-dir links
+model_signing verify key artifacts --signature model.sig --public_key OWNER.pub
+```
+
+## Rebuild and compare
+```sh
+bitwright rebuild . --key OWNER.pub --compare --out rebuild-report
+```
+fetches the source at the pinned commit and the data from the DVC remote, checks every
+digest before anything runs, runs the pipeline sealed, and compares stage by stage and
+tensor by tensor.
+
+## Contents
+- `provenance.intoto.json`: DSSE-signed in-toto Statement v1 with an SLSA Provenance v1 predicate
+- `root.layout`: the owner-signed in-toto layout; links:
+{link_lines}
+- `aibom.cdx.json`: CycloneDX 1.6 ML-BOM; `model.sig`: OpenSSF model signature over `artifacts/`
+"""
