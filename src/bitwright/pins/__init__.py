@@ -1,0 +1,87 @@
+"""Pins: the recorded, content-addressed facts a build depends on.
+
+``bitwright build`` pins everything once, before any stage runs, and every link records it:
+
+* :func:`pin_git_commit` -- HEAD, its committer time, its ``origin``, and any difference of
+  the work tree from it, found by content (:mod:`.git`, :mod:`.worktree`);
+* :func:`pin_data` -- every ``dvc add`` snapshot, checked against its ``.dvc`` md5 and given
+  a sha256 and the DVC remote to fetch it from (:mod:`.data`);
+* :func:`pin_container` -- the build image from ``containers/images.lock`` (:mod:`.container`);
+* :func:`pin_determinism` -- the ``determinism:`` settings of ``params.yaml``
+  (:mod:`.determinism`);
+* :func:`pin_environment` -- Python, packages, OS, CPU, torch/CUDA/cuDNN, GPUs
+  (:mod:`.environment`).
+
+:data:`BUILD_TYPE` and :func:`builder_id` name the buildType and builders specified in
+``builders/`` of the repository.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from bitwright.errors import UsageError
+from bitwright.model.run import SandboxKind
+from bitwright.pins.container import LOCK_PATH, UNBUILT_DIGEST, pin_container
+from bitwright.pins.data import DVC_ENV, pin_data
+from bitwright.pins.determinism import pin_determinism
+from bitwright.pins.environment import pin_environment
+from bitwright.pins.git import pin_git_commit
+from bitwright.pins.worktree import find_dirty_paths
+
+__all__ = [
+    "BUILDER_KINDS",
+    "BUILD_TYPE",
+    "DVC_ENV",
+    "LOCK_PATH",
+    "UNBUILT_DIGEST",
+    "builder_id",
+    "builder_kind",
+    "find_dirty_paths",
+    "pin_container",
+    "pin_data",
+    "pin_determinism",
+    "pin_environment",
+    "pin_git_commit",
+]
+
+BUILD_TYPE = "https://bitwright.dev/buildtypes/dvc-pipeline/v1"
+"""The SLSA buildType of a bitwright build (spec: builders/buildtypes/dvc-pipeline/v1.md)."""
+
+BUILDER_KINDS = ("local-host", "sandboxed-host", "container", "ci")
+"""The builders defined in ``builders/``, weakest guarantees first."""
+
+_BUILDER_VERSION = "v1"
+
+
+def builder_id(kind: str) -> str:
+    """Return the ``runDetails.builder.id`` URI of a builder kind (see ``builders/KIND.md``).
+
+    Raises:
+        UsageError: ``kind`` is not one of :data:`BUILDER_KINDS`.
+    """
+    if kind not in BUILDER_KINDS:
+        raise UsageError(
+            f"unknown builder {kind!r}", hint=f"use one of: {', '.join(BUILDER_KINDS)}"
+        )
+    return f"https://bitwright.dev/builders/{kind}/{_BUILDER_VERSION}"
+
+
+def builder_kind(sandbox: SandboxKind, *, ci: bool = False, dirty: bool = False) -> str:
+    """Return the strongest builder kind whose guarantees a build sealed with ``sandbox`` meets.
+
+    ``unshare`` alone cuts only the network, which is the local-host builder. The ci builder
+    needs a hosted CI run (``ci``) of a clean commit sealed by bubblewrap or podman; a dirty
+    build on CI is recorded as the builder its sealing meets.
+    """
+    kind: str
+    match sandbox:
+        case SandboxKind.PODMAN:
+            kind = "container"
+        case SandboxKind.BUBBLEWRAP:
+            kind = "sandboxed-host"
+        case SandboxKind.UNSHARE | SandboxKind.NONE:
+            kind = "local-host"
+        case _:
+            assert_never(sandbox)
+    return "ci" if ci and not dirty and kind in {"container", "sandboxed-host"} else kind
