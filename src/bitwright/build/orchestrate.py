@@ -14,6 +14,7 @@ from pathlib import Path
 from bitwright.attest import build_layout, keyid8, load_signer, write_layout
 from bitwright.attest.signers import AttestationSigner, KeySigner, SigstoreSigner
 from bitwright.build.context import CONTEXT_ENV, BuildContext, write_context
+from bitwright.build.data import dvc_executable
 from bitwright.build.linkstore import LinkStore
 from bitwright.build.paths import ProjectPaths
 from bitwright.build.preflight import preflight, utc_now
@@ -32,7 +33,7 @@ from bitwright.errors import (
 from bitwright.model import Pipeline, SandboxKind
 from bitwright.pipeline import load_pipeline
 
-__all__ = ["LAYOUT_VALIDITY", "BuildResult", "build", "dvc_command"]
+__all__ = ["LAYOUT_VALIDITY", "BuildResult", "build"]
 
 LAYOUT_VALIDITY = dt.timedelta(days=365)
 """How long a build's layout stays valid for verifiers."""
@@ -61,12 +62,6 @@ class BuildResult:
     layout: Path
     provenance: Path
     finished_on: str
-
-
-def dvc_command() -> list[str]:
-    """The DVC executable of bitwright's own environment."""
-    beside = Path(sys.executable).parent / "dvc"
-    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "dvc"]
 
 
 def _dvc_env(context_file: Path) -> dict[str, str]:
@@ -150,6 +145,42 @@ def build(
     return BuildResult(context, links, ran, reused, layout_path, provenance, finished_on)
 
 
+def build_stage(repo: Path, name: str, *, key_path: Path, notify: Notify = lambda _: None) -> Path:
+    """Run the one stage ``name`` of ``repo`` sealed and linked, its deps already in place.
+
+    What ``bitwright rebuild --stage`` runs: preflight pins as a build does, then
+    ``dvc repro --force --single-item NAME``; no layout or provenance is written.
+
+    Returns:
+        The stage's new signed link.
+
+    Raises:
+        UsageError: ``dvc.yaml`` has no such stage.
+        KeyProblem, DirtyTreeError: preflight refused to start.
+        StageFailed: the stage failed; no link exists for it.
+        ToolError: DVC failed outside the stage.
+    """
+    repo = repo.resolve()
+    paths = ProjectPaths(repo)
+    pipeline = load_pipeline(repo)
+    if name not in pipeline.names:
+        raise UsageError(
+            f"dvc.yaml has no stage {name!r}", hint=f"stages are: {', '.join(pipeline.names)}"
+        )
+    context = preflight(repo, key_path=key_path, allow_dirty=False, strict=False)
+    paths.links.mkdir(parents=True, exist_ok=True)
+    for stale in paths.links.glob(f"{name}.*.link"):
+        stale.unlink()
+    write_context(context, paths.context_file)
+    _repro(paths, ["--force", "--single-item", name], notify)
+    link = _current_link(paths, name)
+    if link is None:
+        raise OperationalError(
+            f"stage {name!r} ran but left no link", hint="run `bitwright build --force`"
+        )
+    return link
+
+
 def _clear_attestations(paths: ProjectPaths, pipeline: Pipeline) -> None:
     """Remove the last build's attestations: a failed build must not leave them looking current."""
     bundle = paths.attestations / "provenance.sigstore.json"
@@ -198,7 +229,7 @@ def _attach_stored_links(
 
 def _repro(paths: ProjectPaths, args: Sequence[str], notify: Notify) -> None:
     paths.failure_file.unlink(missing_ok=True)
-    command = [*dvc_command(), "repro", *args]
+    command = [*dvc_executable(), "repro", *args]
     notify(f"running {' '.join(['dvc', 'repro', *args])}")
     try:
         done = subprocess.run(

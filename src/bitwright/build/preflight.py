@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bitwright.attest import load_signer
 from bitwright.build.context import BuildContext
+from bitwright.build.data import pull_missing_data
 from bitwright.digest import default_cache, sha256_file
 from bitwright.errors import KeyProblem
 from bitwright.model import BuildPins, SandboxKind
@@ -52,9 +53,11 @@ def preflight(
             f"signing key {key_path} does not exist", hint="create one with `bitwright keygen`"
         )
     load_signer(key_path)
-    check_params_file(repo)
+    if (repo / "configs").is_dir():
+        check_params_file(repo)
     params = load_params(repo)
     git = pin_git_commit(repo, allow_dirty=allow_dirty, ignore=BUILD_OUTPUTS)
+    pull_missing_data(repo)
     cache = default_cache()
     chosen = detect_sandbox(sandbox)
     pins = BuildPins(

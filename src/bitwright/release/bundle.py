@@ -20,7 +20,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from bitwright.attest import keyid8, load_signer, read_link
-from bitwright.attest.provenance import read_provenance
+from bitwright.attest.dsse import read_envelope, unverified_payload
+from bitwright.attest.keys import Key
+from bitwright.attest.provenance import parse_statement, read_provenance
 from bitwright.attest.statement import Statement
 from bitwright.build import ProjectPaths
 from bitwright.digest import default_cache, sha256_file
@@ -60,7 +62,7 @@ def bundle_release(
     key = key_path or paths.owner_key
     signer = load_signer(key)
     _require_build(paths)
-    statement = read_provenance(paths.provenance, keys=[signer.public_key])
+    statement = _own_provenance(paths, signer.public_key)
     subjects = statement.subject_digests()
     _require_unchanged(paths.repo, subjects)
     links = sorted(paths.links.glob("*.link"))
@@ -113,6 +115,18 @@ def _require_build(paths: ProjectPaths) -> None:
         raise OperationalError(
             f"no finished build: no links in {paths.links}", hint="run `bitwright build` first"
         )
+
+
+def _own_provenance(paths: ProjectPaths, owner: Key) -> Statement:
+    """The last build's provenance: key-signed by the owner, or keyless beside its bundle.
+
+    A keyless envelope carries no keyid; its signature is the sigstore bundle's, which
+    ``bitwright verify`` checks against the identities a verifier trusts.
+    """
+    if (paths.attestations / "provenance.sigstore.json").is_file():
+        envelope = read_envelope(paths.provenance)
+        return parse_statement(unverified_payload(envelope), source=str(paths.provenance))
+    return read_provenance(paths.provenance, keys=[owner])
 
 
 def _require_unchanged(repo: Path, subjects: Mapping[str, str]) -> None:
