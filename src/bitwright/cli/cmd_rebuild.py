@@ -1,0 +1,164 @@
+"""``bitwright rebuild RELEASE --compare``: rebuild a release independently and compare it.
+
+Trusts only the keys given (``--key``, ``--trust``). Progress and a table of stages (and of
+tensors or fields that differ) go to stderr; ``--json`` prints the report on stdout. Exit 0
+reproduced (bitwise or within tolerance), 1 different or failed, 2 usage, 3 operational.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from bitwright.cli.app import app, emit_json, stderr
+from bitwright.cli.cmd_verify import trust_policy
+from bitwright.errors import ExitCode, UsageError
+from bitwright.rebuild.compare import Tolerance, Verdict
+from bitwright.rebuild.flow import rebuild_release
+from bitwright.rebuild.report import RebuildReport
+
+__all__ = ["rebuild_command"]
+
+_STYLE = {
+    Verdict.REPRODUCED: "green",
+    Verdict.REPRODUCED_WITHIN_TOLERANCE: "yellow",
+    Verdict.DIFFERENT: "bold red",
+    Verdict.FAILED: "bold red",
+}
+_MAX_ROWS = 20
+
+
+@app.command("rebuild")
+def rebuild_command(
+    release: Annotated[Path, typer.Argument(help="The release directory.")],
+    compare: Annotated[
+        bool,
+        typer.Option("--compare/--no-compare", help="Compare with the release (the default)."),
+    ] = True,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", help="A trusted public key (PEM); repeat for more."),
+    ] = None,
+    trust: Annotated[
+        Path | None, typer.Option("--trust", help="A trust file (keys, identities, trust_config).")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Clone the source from this path or URL.")
+    ] = None,
+    data_remote: Annotated[
+        str | None, typer.Option("--data-remote", help="Fetch DVC data from this remote URL.")
+    ] = None,
+    workspace: Annotated[
+        Path | None, typer.Option("--workspace", help="An empty directory to rebuild in.")
+    ] = None,
+    strict_env: Annotated[
+        bool, typer.Option("--strict-env", help="Any environment drift fails the rebuild.")
+    ] = False,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="Rebuild only this stage from its materials.")
+    ] = None,
+    verifier_key: Annotated[
+        Path | None,
+        typer.Option("--verifier-key", help="Your private key to sign the rebuild and VSA."),
+    ] = None,
+    atol: Annotated[
+        float | None, typer.Option("--atol", help="Absolute tolerance for every stage.")
+    ] = None,
+    rtol: Annotated[
+        float | None, typer.Option("--rtol", help="Relative tolerance for every stage.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write report.md and vsa.intoto.json here.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Rebuild a release from its pinned inputs; compare stage by stage, tensor by tensor."""
+    if not compare:
+        raise UsageError("rebuild without --compare is not supported", hint="drop --no-compare")
+    policy = trust_policy(key or [], trust, [], [], None)
+    tolerance = None
+    if atol is not None or rtol is not None:
+        tolerance = Tolerance(atol or 0.0, rtol or 0.0)
+    report = rebuild_release(
+        release,
+        policy,
+        source=source,
+        data_remote=data_remote,
+        workspace=workspace,
+        strict_env=strict_env,
+        stage=stage,
+        verifier_key=verifier_key,
+        tolerance=tolerance,
+        out=out,
+        notify=lambda line: stderr.print(f"bitwright: {escape(line)}"),
+    )
+    _print_tables(report)
+    if json_out:
+        emit_json(report.to_json())
+    style = _STYLE[report.verdict]
+    stderr.print(f"[{style}]{report.verdict.value}[/]: {escape(report.reason)}", markup=True)
+    for kind, path in sorted(report.outputs.items()):
+        stderr.print(f"{kind}: {escape(path)}")
+    if not report.reproduced:
+        raise typer.Exit(int(ExitCode.CHECK_FAILED))
+
+
+def _print_tables(report: RebuildReport) -> None:
+    for line in report.notes:
+        stderr.print(f"note: {escape(line)}")
+    for line in report.drift:
+        stderr.print(f"[yellow]drift:[/] {escape(line)}", markup=True)
+    for data in report.data:
+        if not data.ok:
+            stderr.print(f"[bold red]data {escape(data.path)}:[/] {escape(data.detail)}")
+    if report.stages:
+        table = Table(title=f"bitwright rebuild {escape(report.release)}", title_justify="left")
+        for column in ("stage", "materials", "products", "verdict", "note"):
+            table.add_column(column, overflow="fold")
+        for s in report.stages:
+            style = _STYLE[s.verdict]
+            table.add_row(
+                escape(s.stage),
+                s.summary("materials"),
+                s.summary("products"),
+                f"[{style}]{s.verdict.value}[/] ({s.role.value})",
+                escape(s.note),
+            )
+        stderr.print(table)
+    _print_differences(report)
+
+
+def _print_differences(report: RebuildReport) -> None:
+    files = report.differing_files()
+    tensors = [(f.path, t) for f in files for t in f.tensors if not t.bit_exact]
+    fields = [(f.path, d) for f in files for d in f.fields]
+    if tensors:
+        table = Table(title="tensors that differ", title_justify="left")
+        for column in ("file", "tensor", "differing", "max abs", "max rel", "max ULP"):
+            table.add_column(column)
+        for path, t in tensors[:_MAX_ROWS]:
+            table.add_row(
+                escape(path),
+                escape(t.name),
+                f"{t.differing}/{t.total}",
+                f"{t.max_abs:.3g}",
+                f"{t.max_rel:.3g}",
+                str(t.max_ulp),
+            )
+        stderr.print(table)
+    if fields:
+        table = Table(title="fields that differ", title_justify="left")
+        for column in ("file", "field", "original", "rebuilt"):
+            table.add_column(column, overflow="fold")
+        for path, d in fields[:_MAX_ROWS]:
+            table.add_row(
+                escape(path), escape(d.path), escape(str(d.original)), escape(str(d.rebuilt))
+            )
+        stderr.print(table)
+    for f in files:
+        if not f.tensors and not f.fields:
+            stderr.print(f"{escape(f.path)}: {f.verdict.value}: {escape(f.detail)}")

@@ -1,0 +1,143 @@
+"""Write what a rebuild publishes: ``report.md`` and the verifier-signed VSA ``vsa.intoto.json``.
+
+The VSA's subjects are what was verified (the release's artifacts, or for ``--stage`` that
+stage's products); its policy digest covers the trusted signers, the tolerances, the strictness
+and the stage, so two VSAs can be told apart by what they checked against; its input
+attestations are the provenance, the layout and the links read from the release.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bitwright.attest.canonical import canonical_json
+from bitwright.attest.signers import KeySigner
+from bitwright.attest.trust import TrustPolicy
+from bitwright.attest.vsa import (
+    LEVEL_REPRODUCED_BITWISE,
+    LEVEL_REPRODUCED_WITHIN_TOLERANCE,
+    VSA_FILE,
+    build_vsa,
+    write_vsa,
+)
+from bitwright.rebuild.compare import Tolerance, Verdict
+from bitwright.rebuild.report import RebuildReport, report_markdown
+from bitwright.release.layout import ReleaseLayout
+
+__all__ = [
+    "POLICY_URI",
+    "REPORT_FILE",
+    "VERIFIER_PUB",
+    "policy_document",
+    "verified_levels",
+    "write_outputs",
+]
+
+POLICY_URI = "https://bitwright.dev/policies/rebuild-compare/v1"
+"""The ``policy.uri`` of a rebuild's VSA; ``policy.digest`` pins the exact settings."""
+
+REPORT_FILE = "report.md"
+VERIFIER_PUB = "verifier.pub"
+"""The verifier's public key, copied beside the VSA so others can check it."""
+
+
+def policy_document(
+    policy: TrustPolicy,
+    tolerances: Mapping[str, Tolerance],
+    *,
+    strict_env: bool,
+    stage: str | None,
+) -> dict[str, Any]:
+    """The JSON document whose canonical sha256 is the VSA's policy digest."""
+    return {
+        "policy": POLICY_URI,
+        "trustedKeys": sorted(str(k.keyid) for k in policy.keys),
+        "trustedIdentities": sorted(f"{i.identity} {i.issuer}" for i in policy.identities),
+        "tolerances": {
+            name: {"atol": t.atol, "rtol": t.rtol} for name, t in sorted(tolerances.items())
+        },
+        "strictEnv": strict_env,
+        "stage": stage or "",
+    }
+
+
+def verified_levels(verdict: Verdict, *, stage: str | None) -> list[str]:
+    """The VSA levels a verdict establishes (none unless reproduced)."""
+    scope = "_STAGE" if stage else ""
+    if verdict is Verdict.REPRODUCED:
+        return [LEVEL_REPRODUCED_BITWISE.replace("BITWRIGHT", f"BITWRIGHT{scope}")]
+    if verdict is Verdict.REPRODUCED_WITHIN_TOLERANCE:
+        return [LEVEL_REPRODUCED_WITHIN_TOLERANCE.replace("BITWRIGHT", f"BITWRIGHT{scope}")]
+    return []
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _input_attestations(release: Path) -> list[tuple[str, str, str]]:
+    layout = ReleaseLayout(release)
+    files = [layout.provenance, layout.provenance_bundle, layout.layout]
+    files += sorted(layout.links.glob("*.link")) if layout.links.is_dir() else []
+    return [
+        (f.relative_to(release).as_posix(), f.resolve().as_uri(), _sha256_file(f))
+        for f in files
+        if f.is_file()
+    ]
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_outputs(
+    report: RebuildReport,
+    out: Path,
+    *,
+    subjects: Mapping[str, str],
+    resource_uri: str,
+    policy: Mapping[str, Any],
+    key_path: Path | None,
+) -> dict[str, str]:
+    """Write ``report.md`` and, when there is a key and a subject, the signed VSA into ``out``.
+
+    Returns:
+        Output kind (``report``, ``vsa``) -> the path written.
+
+    Raises:
+        OperationalError: a file cannot be written.
+        KeyProblem: the verifier key cannot be loaded.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    if key_path is not None and subjects:
+        statement = build_vsa(
+            subjects=subjects,
+            resource_uri=resource_uri,
+            policy_uri=POLICY_URI,
+            policy_sha256=hashlib.sha256(canonical_json(dict(policy))).hexdigest(),
+            input_attestations=_input_attestations(Path(report.release)),
+            passed=report.reproduced,
+            verified_levels=verified_levels(report.verdict, stage=report.stage_only or None),
+            time_verified=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        written["vsa"] = str(write_vsa(statement, KeySigner.from_file(key_path), out / VSA_FILE))
+        public = key_path.with_suffix(".pub")
+        if public.is_file():
+            target = out / VERIFIER_PUB
+            _write_text(target, public.read_text(encoding="utf-8"))
+            written["verifier_key"] = str(target)
+    report_path = out / REPORT_FILE
+    _write_text(report_path, report_markdown(report))
+    written["report"] = str(report_path)
+    return written

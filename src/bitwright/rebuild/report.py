@@ -1,0 +1,176 @@
+"""The outcome of ``bitwright rebuild --compare``: verdict, stages, files, drift; JSON and Markdown.
+
+The report is pure data (:class:`RebuildReport`); :meth:`RebuildReport.to_json` is the
+``--json`` output and :func:`report_markdown` the ``report.md`` a verifier publishes beside
+the signed VSA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bitwright.rebuild.compare import FileComparison, Verdict
+from bitwright.rebuild.stages import StageComparison
+
+__all__ = ["DataCheck", "RebuildReport", "report_markdown"]
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """One data snapshot as fetched and checked: ``ok`` or what is wrong with it."""
+
+    path: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """What a rebuild found.
+
+    Attributes:
+        release: the release directory.
+        verdict: the overall verdict (the worst over stages, subjects and data).
+        reason: one line explaining the verdict.
+        commit: the commit rebuilt ("" when the release did not verify).
+        stages: per-stage comparisons in topological order.
+        first_divergent: the first stage whose same materials gave other products.
+        subjects: comparisons of the released artifacts with the rebuilt files.
+        data: the data snapshots as fetched and checked.
+        drift: environment differences from the build machine.
+        notes: what the rebuild chose on its own (key generated, data source...).
+        workspace: where it rebuilt ("" when it never got that far).
+        timings: step -> seconds.
+        stage_only: the stage of a partial rebuild (``--stage``), else "".
+        verification: the release verification's JSON (``bitwright verify``'s report).
+        outputs: written file kind -> path (``report``, ``vsa``, ``verifier_key``).
+    """
+
+    release: str
+    verdict: Verdict
+    reason: str
+    commit: str = ""
+    stages: tuple[StageComparison, ...] = ()
+    first_divergent: str | None = None
+    subjects: tuple[FileComparison, ...] = ()
+    data: tuple[DataCheck, ...] = ()
+    drift: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    workspace: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    stage_only: str = ""
+    verification: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reproduced(self) -> bool:
+        """Whether the release was reproduced (bitwise or within tolerance)."""
+        return self.verdict in (Verdict.REPRODUCED, Verdict.REPRODUCED_WITHIN_TOLERANCE)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the report as JSON data (the ``--json`` output of ``bitwright rebuild``)."""
+        return {
+            "release": self.release,
+            "verdict": self.verdict.value,
+            "reproduced": self.reproduced,
+            "reason": self.reason,
+            "commit": self.commit,
+            "stage_only": self.stage_only or None,
+            "first_divergent_stage": self.first_divergent,
+            "stages": [s.to_json() for s in self.stages],
+            "subjects": [s.to_json() for s in self.subjects],
+            "data": [{"path": d.path, "ok": d.ok, "detail": d.detail} for d in self.data],
+            "drift": list(self.drift),
+            "notes": list(self.notes),
+            "workspace": self.workspace,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "verification": self.verification,
+            "outputs": dict(self.outputs),
+        }
+
+    def differing_files(self) -> tuple[FileComparison, ...]:
+        """Every file comparison that is not bit-identical: stages' products, then subjects."""
+        seen: dict[str, FileComparison] = {}
+        for stage in self.stages:
+            for f in stage.files:
+                seen.setdefault(f.path, f)
+        for f in self.subjects:
+            if f.verdict is not Verdict.REPRODUCED:
+                seen.setdefault(f.path, f)
+        return tuple(seen.values())
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def report_markdown(report: RebuildReport) -> str:
+    """Render the report as Markdown: verdict, stage table, differing tensors/fields, drift."""
+    lines = [f"# Rebuild of {report.release}", ""]
+    lines += [f"**Verdict: {report.verdict.value}** — {_cell(report.reason)}", ""]
+    if report.commit:
+        lines += [f"- commit: `{report.commit}`"]
+    if report.stage_only:
+        lines += [f"- partial rebuild of stage `{report.stage_only}`"]
+    if report.first_divergent:
+        lines += [f"- first divergent stage: `{report.first_divergent}`"]
+    if report.workspace:
+        lines += [f"- workspace: `{report.workspace}`"]
+    lines.append("")
+    if report.data:
+        lines += ["## Data", "", "| snapshot | ok | detail |", "|---|---|---|"]
+        lines += [
+            f"| `{d.path}` | {'yes' if d.ok else 'NO'} | {_cell(d.detail)} |" for d in report.data
+        ]
+        lines.append("")
+    if report.stages:
+        lines += ["## Stages", "", "| stage | materials | products | verdict | note |"]
+        lines.append("|---|---|---|---|---|")
+        for s in report.stages:
+            lines.append(
+                f"| `{s.stage}` | {s.summary('materials')} | {s.summary('products')} "
+                f"| {s.verdict.value} ({s.role.value}) | {_cell(s.note)} |"
+            )
+        lines.append("")
+    if report.subjects:
+        lines += ["## Released artifacts", "", "| artifact | verdict | detail |", "|---|---|---|"]
+        lines += [
+            f"| `{f.path}` | {f.verdict.value} | {_cell(f.detail)} |" for f in report.subjects
+        ]
+        lines.append("")
+    lines += _difference_tables(report.differing_files())
+    lines += ["## Environment drift", ""]
+    lines += [f"- {_cell(d)}" for d in report.drift] or ["none"]
+    lines.append("")
+    if report.notes:
+        lines += ["## Notes", "", *[f"- {_cell(n)}" for n in report.notes], ""]
+    return "\n".join(lines)
+
+
+def _difference_tables(files: tuple[FileComparison, ...]) -> list[str]:
+    tensors = [(f.path, t) for f in files for t in f.tensors if not t.bit_exact]
+    fields = [(f.path, d) for f in files for d in f.fields]
+    lines: list[str] = []
+    if tensors:
+        lines += ["## Tensors that differ", ""]
+        lines += ["| file | tensor | dtype | shape | differing | max abs | max rel | max ULP |"]
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for path, t in tensors:
+            lines.append(
+                f"| `{path}` | `{t.name}` | {t.dtype} | {list(t.shape)} | "
+                f"{t.differing}/{t.total} | {_number(t.max_abs)} | {_number(t.max_rel)} | "
+                f"{t.max_ulp} |"
+            )
+        lines.append("")
+    if fields:
+        lines += ["## Fields that differ", "", "| file | field | original | rebuilt |"]
+        lines.append("|---|---|---|---|")
+        for path, d in fields:
+            lines.append(f"| `{path}` | `{d.path}` | {_cell(d.original)} | {_cell(d.rebuilt)} |")
+        lines.append("")
+    return lines
