@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,29 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         raise
 
 
+def _prepare(conn: sqlite3.Connection) -> None:
+    """Set the connection up; retry while another process holds the new file's lock.
+
+    Switching a new database to WAL takes an exclusive lock, and SQLite answers "database is
+    locked" at once instead of waiting the busy timeout, so concurrent first opens retry.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != _SCHEMA_VERSION:  # new (0) or older: create what is missing
+                _migrate(conn, version)
+            return
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class TreeSnapshot(NamedTuple):
     """Every digest of a tree, valid while the tree's fingerprint is unchanged.
 
@@ -135,12 +159,7 @@ class DigestCache:
                 hint=f"set {CACHE_ENV} to a writable file, or to 'off'",
             ) from exc
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version != _SCHEMA_VERSION:  # new (0) or older: create what is missing
-                _migrate(conn, version)
+            _prepare(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise OperationalError(
