@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -129,7 +131,31 @@ def set_config(repo: Path, **first: object) -> None:
     commit(repo, f"config {first}")
 
 
+_TEMPLATE: list[Path] = []
+
+
 def make_project(base: Path) -> Path:
+    """Give ``base`` its own copy of a committed two-stage project and its DVC remote.
+
+    The project is created once per test process (a dozen CLI start-ups) and copied; each
+    copy points at its own copy of the remote, so a test may alter either freely.
+    """
+    if not _TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="bitwright-template-"))
+        atexit.register(shutil.rmtree, template, True)
+        _create_project(template)
+        _TEMPLATE.append(template)
+    repo = base / "project"
+    shutil.copytree(_TEMPLATE[0] / "project", repo, symlinks=True)
+    shutil.copytree(_TEMPLATE[0] / "remote", base / "remote")
+    config = repo / ".dvc" / "config.local"
+    config.write_text(
+        config.read_text().replace(str(_TEMPLATE[0] / "remote"), str(base / "remote"))
+    )
+    return repo
+
+
+def _create_project(base: Path) -> Path:
     """Create a committed two-stage project with DVC-tracked data and a local DVC remote."""
     repo = base / "project"
     (repo / "stages").mkdir(parents=True)
@@ -151,7 +177,8 @@ def make_project(base: Path) -> Path:
     sh("dvc", "config", "core.analytics", "false", cwd=repo)
     remote = base / "remote"
     remote.mkdir()
-    sh("dvc", "remote", "add", "-d", "origin", str(remote), cwd=repo)
+    # a local directory remote is machine-specific: it lives in the untracked config.local
+    sh("dvc", "remote", "add", "--local", "-d", "origin", str(remote), cwd=repo)
     sh("dvc", "add", "-q", "data/raw", cwd=repo)
     sh("dvc", "push", "-q", cwd=repo)
     sh(BITWRIGHT, "params", "--write", cwd=repo)

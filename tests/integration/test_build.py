@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,21 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path)
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One honest build, shared read-only; tests that change it work on a copy."""
+    repo = make_project(tmp_path_factory.mktemp("built"))
+    rc, err = build(repo)
+    assert rc == 0, err
+    return repo
+
+
+def copy_of(repo: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(repo.parent, target, symlinks=True)
+    return target / repo.name
+
+
 def build(repo: Path, *args: str) -> tuple[int, str]:
     done = sh(BITWRIGHT, "build", *args, cwd=repo, check=False)
     return done.returncode, done.stderr
@@ -27,14 +43,14 @@ def links(repo: Path) -> dict[str, Path]:
     return {p.name.split(".")[0]: p for p in found}
 
 
-def intoto_verify(repo: Path, key: Path | None = None) -> int:
-    att = repo / ".bitwright" / "attestations"
+def intoto_verify(repo: Path, attestations: Path | None = None) -> int:
+    att = attestations or repo / ".bitwright" / "attestations"
     done = sh(
         str(BIN / "in-toto-verify"),
         "--layout",
         "root.layout",
         "--verification-keys",
-        str(key or repo / ".bitwright" / "keys" / "owner.pub"),
+        str(repo / ".bitwright" / "keys" / "owner.pub"),
         "--link-dir",
         "links",
         cwd=att,
@@ -48,30 +64,31 @@ def payload(link: Path) -> dict:
     return json.loads(base64.b64decode(envelope["payload"]))
 
 
-def test_honest_build_is_accepted_by_in_toto_verify(project: Path) -> None:
-    rc, err = build(project)
-    assert rc == 0, err
-    assert set(links(project)) == {"first", "second"}
-    assert (project / ".bitwright" / "attestations" / "root.layout").is_file()
-    assert intoto_verify(project) == 0
-    first = payload(links(project)["first"])
+def test_honest_build_is_accepted_by_in_toto_verify(built: Path) -> None:
+    assert set(links(built)) == {"first", "second"}
+    assert (built / ".bitwright" / "attestations" / "root.layout").is_file()
+    assert (built / ".bitwright" / "attestations" / "provenance.intoto.json").is_file()
+    assert intoto_verify(built) == 0
+    first = payload(links(built)["first"])
     assert set(first["products"]) == {"out/first.json"}
     assert "data/raw/input.txt" in first["materials"]
     assert "params.yaml" in first["materials"]
 
 
-def test_edited_product_and_foreign_key_are_rejected(project: Path, tmp_path: Path) -> None:
-    assert build(project)[0] == 0
-    link = links(project)["first"]
+def test_edited_product_and_foreign_key_are_rejected(built: Path, tmp_path: Path) -> None:
+    att = tmp_path / "attestations"
+    shutil.copytree(built / ".bitwright" / "attestations", att)
+    project = built
+    link = att / "links" / links(built)["first"].name
     original = link.read_bytes()
     envelope = json.loads(original)
     body = json.loads(base64.b64decode(envelope["payload"]))
     body["products"]["out/first.json"]["sha256"] = "0" * 64
     envelope["payload"] = base64.b64encode(json.dumps(body).encode()).decode()
     link.write_text(json.dumps(envelope))
-    assert intoto_verify(project) != 0
+    assert intoto_verify(project, att) != 0
     link.write_bytes(original)
-    assert intoto_verify(project) == 0
+    assert intoto_verify(project, att) == 0
 
     # the same link content, signed by a key the layout does not name
     from bitwright.attest import generate_keypair, keyid8, load_signer, sign_envelope
@@ -81,13 +98,13 @@ def test_edited_product_and_foreign_key_are_rejected(project: Path, tmp_path: Pa
     forged = sign_envelope(base64.b64decode(envelope["payload"]), envelope["payloadType"], signer)
     link.unlink()
     (link.parent / f"first.{keyid8(signer.public_key)}.link").write_text(json.dumps(forged))
-    assert intoto_verify(project) != 0
+    assert intoto_verify(project, att) != 0
 
 
-def test_two_builds_of_one_commit_are_bitwise_identical(project: Path) -> None:
-    assert build(project, "--force")[0] == 0
-    first = {p: (project / p).read_bytes() for p in ("out/first.json", "out/second.json")}
-    products = {k: payload(v)["products"] for k, v in links(project).items()}
+def test_two_builds_of_one_commit_are_bitwise_identical(built: Path, tmp_path: Path) -> None:
+    first = {p: (built / p).read_bytes() for p in ("out/first.json", "out/second.json")}
+    products = {k: payload(v)["products"] for k, v in links(built).items()}
+    project = copy_of(built, tmp_path)  # another directory, the same commit
     assert build(project, "--force")[0] == 0
     assert {p: (project / p).read_bytes() for p in first} == first
     assert {k: payload(v)["products"] for k, v in links(project).items()} == products
@@ -133,8 +150,8 @@ def test_undeclared_input_warns_and_fails_under_strict(project: Path) -> None:
     assert intoto_verify(project) == 0
 
 
-def test_run_cache_restored_stage_keeps_a_valid_link(project: Path) -> None:
-    assert build(project)[0] == 0
+def test_run_cache_restored_stage_keeps_a_valid_link(built: Path, tmp_path: Path) -> None:
+    project = copy_of(built, tmp_path)
     before = payload(links(project)["first"])["products"]
     set_config(project, scale=3.0)
     assert build(project)[0] == 0
