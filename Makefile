@@ -35,9 +35,19 @@ demo: setup
 	@test -f .bitwright/keys/owner.key || $(BIN)/bitwright keygen
 	$(BIN)/bitwright build
 	@echo
-	@echo "verifying the build with the reference in-toto verifier:"
+	@echo "== the reference in-toto verifier on the build's links and layout:"
 	cd .bitwright/attestations && ../../$(BIN)/in-toto-verify --layout root.layout \
 		--verification-keys ../keys/owner.pub --link-dir links
+	@echo
+	@echo "== the release, checked as a stranger would (trusting only the owner key given):"
+	$(BIN)/bitwright release --out dist/release --force
+	$(BIN)/bitwright verify dist/release --key .bitwright/keys/owner.pub
+	@echo
+	@echo "links:      .bitwright/attestations/links/"
+	@echo "layout:     .bitwright/attestations/root.layout"
+	@echo "provenance: .bitwright/attestations/provenance.intoto.json"
+	@echo "release:    dist/release/ and dist/release.tar.gz"
+	@echo "rebuild it: $(BIN)/bitwright rebuild dist/release --key .bitwright/keys/owner.pub --out dist/rebuild"
 
 test: setup
 	$(BIN)/pytest -q -p no:cacheprovider
