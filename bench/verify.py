@@ -1,0 +1,132 @@
+"""Benchmark: `bitwright verify` of a release against the bare cost of hashing its files.
+
+A clone of this repository at HEAD builds the reference pipeline and bundles a release
+(``--hidden`` widens the model, ``--epochs`` shortens training, so the release can be made
+large enough for hashing to matter). Then, in the same run and best of ``--repeat``:
+
+- ``verify (in-process)``: :func:`bitwright.verify.verify_release` with the owner key;
+- ``hash (in-process)``: hashlib sha256 of every file of the release, single pass;
+- the same two as whole commands (``bitwright verify`` and ``python -c`` hashing), which adds
+  interpreter start-up and imports to both.
+
+    .venv/bin/python bench/verify.py [--hidden 2048,2048] [--epochs 1] [--repeat 5]
+
+Goal (printed, never asserted): verify <= 1.2x the bare hashing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+GOAL = 1.2
+HASH_ALL = """
+import hashlib, pathlib, sys
+for p in sorted(pathlib.Path(sys.argv[1]).rglob("*")):
+    if p.is_file():
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+"""
+
+
+def sh(args: list[str], cwd: Path, env: dict[str, str]) -> None:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{done.stderr[-2000:]}")
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def hash_release(release: Path) -> None:
+    for path in sorted(release.rglob("*")):
+        if path.is_file():
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+
+
+def make_release(tmp: Path, hidden: str, epochs: int, env: dict[str, str]) -> Path:
+    repo = tmp / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True, env=env)
+    overrides = []
+    if hidden:
+        overrides.append(f"model.hidden=[{hidden}]")
+    if epochs:
+        overrides.append(f"train.epochs={epochs}")
+    if overrides:
+        sh([str(BIN / "bitwright"), "params", "--write", *overrides], repo, env)
+        sh(["git", "commit", "-qam", "bench: scaled model"], repo, env)
+    sh([str(BIN / "bitwright"), "keygen"], repo, env)
+    sh([str(BIN / "bitwright"), "build"], repo, env)
+    sh([str(BIN / "bitwright"), "release", "--out", str(tmp / "release")], repo, env)
+    return repo
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", default="", help="hidden widths, e.g. 2048,2048")
+    parser.add_argument("--epochs", type=int, default=0, help="training epochs (0: as configured)")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.org",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.org",
+    }
+    from bitwright.attest.keys import load_public_key
+    from bitwright.attest.trust import TrustPolicy
+    from bitwright.verify import verify_release
+
+    with tempfile.TemporaryDirectory(prefix="bitwright-bench-") as name:
+        tmp = Path(name)
+        repo = make_release(tmp, args.hidden, args.epochs, env)
+        release = tmp / "release"
+        pub = repo / ".bitwright" / "keys" / "owner.pub"
+        policy = TrustPolicy(keys=(load_public_key(pub),))
+        size = sum(p.stat().st_size for p in release.rglob("*") if p.is_file())
+        hash_release(release)  # warm the page cache
+        assert verify_release(release, policy).ok
+        rows = {
+            "verify (in-process)": best(lambda: verify_release(release, policy), args.repeat),
+            "hash (in-process)": best(lambda: hash_release(release), args.repeat),
+        }
+        verify_cmd = [str(BIN / "bitwright"), "verify", str(release), "--key", str(pub)]
+        hash_cmd = [sys.executable, "-c", HASH_ALL, str(release)]
+        rows["bitwright verify (command)"] = best(lambda: sh(verify_cmd, tmp, env), args.repeat)
+        rows["python hashing (command)"] = best(lambda: sh(hash_cmd, tmp, env), args.repeat)
+    print(f"release: {size / 2**20:.1f} MiB")
+    print(f"{'method':<28}{'best s':>10}")
+    for method, seconds in rows.items():
+        print(f"{method:<28}{seconds:>10.3f}")
+    inproc = rows["verify (in-process)"] / rows["hash (in-process)"]
+    command = rows["bitwright verify (command)"] / rows["python hashing (command)"]
+    for label, ratio in (("in-process", inproc), ("command", command)):
+        verdict = "meets" if ratio <= GOAL else "misses"
+        print(f"verify / bare hashing ({label}): {ratio:.2f}x ({verdict} the goal <= {GOAL}x)")
+
+
+if __name__ == "__main__":
+    main()
