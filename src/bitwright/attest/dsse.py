@@ -27,6 +27,7 @@ from bitwright.errors import OperationalError, UsageError, VerificationFailed
 __all__ = [
     "INTOTO_PAYLOAD_TYPE",
     "read_envelope",
+    "read_json_object",
     "sign_envelope",
     "unverified_payload",
     "verify_envelope",
@@ -118,6 +119,45 @@ def unverified_payload(envelope: dict[str, Any], *, source: str = "DSSE envelope
     return _parse(envelope, source).payload
 
 
+def read_json_object(path: Path, what: str, *, hint: str) -> dict[str, Any]:
+    """Read a JSON object from ``path``, the one careful way every signed file is read.
+
+    Args:
+        path: the file.
+        what: what the file should be, for messages ("a DSSE envelope").
+        hint: the advice when the file is not that (corrupted, truncated, altered).
+
+    Raises:
+        OperationalError: the file is missing or unreadable.
+        VerificationFailed: the file is not UTF-8, not valid JSON or not a JSON object.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise OperationalError(
+            f"{path} not found", hint="check the path; was the build or release complete?"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise VerificationFailed(f"{path} is not {what}: not UTF-8", hint=hint) from exc
+    except OSError as exc:
+        raise OperationalError(
+            f"cannot read {path}: {exc.strerror or exc}", hint="check the path and permissions"
+        ) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise VerificationFailed(
+            f"{path} is not {what}: invalid JSON ({exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}; {len(text)} bytes)",
+            hint=hint,
+        ) from exc
+    if not isinstance(data, dict):
+        raise VerificationFailed(
+            f"{path} is not {what}: JSON {type(data).__name__}, not an object", hint=hint
+        )
+    return data
+
+
 def read_envelope(path: Path) -> dict[str, Any]:
     """Read a DSSE envelope from ``path`` and check its shape (not its signatures).
 
@@ -132,33 +172,7 @@ def read_envelope(path: Path) -> dict[str, Any]:
         VerificationFailed: the file is not valid JSON (truncated, corrupted) or not a
             DSSE envelope.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise OperationalError(
-            f"{path} not found", hint="check the path; was the build or release complete?"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise VerificationFailed(
-            f"{path} is not a DSSE envelope: not UTF-8", hint=_REFETCH
-        ) from exc
-    except OSError as exc:
-        raise OperationalError(
-            f"cannot read {path}: {exc.strerror or exc}", hint="check the path and permissions"
-        ) from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise VerificationFailed(
-            f"{path} is not a DSSE envelope: invalid JSON ({exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}; {len(text)} bytes)",
-            hint=_REFETCH,
-        ) from exc
-    if not isinstance(data, dict):
-        raise VerificationFailed(
-            f"{path} is not a DSSE envelope: JSON {type(data).__name__}, not an object",
-            hint=_REFETCH,
-        )
+    data = read_json_object(path, "a DSSE envelope", hint=_REFETCH)
     _parse(data, str(path))
     return data
 

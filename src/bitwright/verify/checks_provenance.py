@@ -10,18 +10,16 @@ happen to hold.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from bitwright.attest.dsse import INTOTO_PAYLOAD_TYPE, read_envelope
+from bitwright.attest.dsse import INTOTO_PAYLOAD_TYPE, read_envelope, read_json_object
 from bitwright.attest.keys import keyid8
 from bitwright.attest.provenance import parse_statement
 from bitwright.attest.statement import LAYOUT_BYPRODUCT, Statement
 from bitwright.attest.trust import TrustPolicy, verify_attestation
 from bitwright.digest import sha256_file
-from bitwright.errors import OperationalError, VerificationFailed
+from bitwright.errors import VerificationFailed
 from bitwright.model import Sha256
 from bitwright.release.layout import ReleaseLayout
 
@@ -49,10 +47,10 @@ def check_provenance_signature(
     bundle: dict[str, Any] | None = None
     if bundle_path.is_file() and policy.identities:
         source = bundle_path
-        bundle = _read_json(bundle_path, "a sigstore bundle")
+        bundle = read_json_object(bundle_path, "a sigstore bundle", hint=_REFETCH)
         if envelope_path.is_file():
             # A keyless envelope has no keyids: it is compared with the bundle's, not parsed.
-            envelope = _read_json(envelope_path, "a DSSE envelope")
+            envelope = read_json_object(envelope_path, "a DSSE envelope", hint=_REFETCH)
     elif envelope_path.is_file() and policy.keys and not bundle_path.is_file():
         source = envelope_path
         envelope = read_envelope(envelope_path)
@@ -157,25 +155,3 @@ def describe_problems(problems: list[str]) -> str:
     """Return the first problem, with a count of the others."""
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     return problems[0] + more
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise VerificationFailed(f"{path} is not {what}: not UTF-8", hint=_REFETCH) from exc
-    except OSError as exc:
-        raise OperationalError(
-            f"cannot read {path}: {exc.strerror or exc}", hint="check the path and permissions"
-        ) from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise VerificationFailed(
-            f"{path} is not {what}: invalid JSON ({exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}; {len(text)} bytes)",
-            hint=_REFETCH,
-        ) from exc
-    if not isinstance(data, dict):
-        raise VerificationFailed(f"{path} is not {what}: not a JSON object", hint=_REFETCH)
-    return data
