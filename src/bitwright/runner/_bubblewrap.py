@@ -19,6 +19,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -123,7 +124,8 @@ class BubblewrapSandbox(Sandbox):
         for pattern in _GPU_DEVICES:
             for node in sorted(glob.glob(pattern)):
                 args += ["--dev-bind-try", node, node]
-        args += ["--proc", "/proc", "--tmpfs", "/tmp", *_hide_credentials(view.root)]
+        args += ["--proc", "/proc", "--tmpfs", "/tmp", *_toolchain_in_tmp(view.root)]
+        args += _hide_credentials(view.root)
         inside = [_repo_relative(view.root, b.target) for b in writable]
         scratch = [rel for rel in inside if rel is not None]
         cwd_rel = _repo_relative(view.root, cwd)
@@ -149,6 +151,26 @@ class BubblewrapSandbox(Sandbox):
             undeclared_hidden=strict,
             env_cleared=True,
         )
+
+
+def _toolchain_in_tmp(repo: Path) -> list[str]:
+    """Bind back, read-only, the interpreter and bitwright that the private ``/tmp`` hides.
+
+    A virtual environment or an editable checkout may live under ``/tmp`` (a fresh clone in a
+    temporary directory); without this the stage could not even find ``python``. Paths inside
+    the repository are the repository view's business.
+    """
+    package_root = Path(__file__).resolve().parents[2]  # src/ of an editable install
+    candidates = (sys.prefix, sys.base_prefix, sys.exec_prefix, str(package_root))
+    args: list[str] = []
+    seen: set[Path] = set()
+    for candidate in candidates:
+        path = Path(candidate).resolve()
+        if path in seen or not path.is_relative_to("/tmp") or path.is_relative_to(repo.resolve()):
+            continue
+        seen.add(path)
+        args += ["--ro-bind", str(path), str(path)]
+    return args
 
 
 def _hide_credentials(repo: Path) -> list[str]:
