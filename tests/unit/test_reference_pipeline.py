@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
+from bitwright.build.data import pull_missing_data
 from bitwright.model import DeterminismSettings, to_jsonable
 
 pytestmark = pytest.mark.slow
@@ -41,6 +42,7 @@ def make_checkout(root: Path) -> Path:
     """Copy what the stages read (code, raw data, params) into a fresh directory."""
     root.mkdir(parents=True)
     shutil.copytree(REPO_ROOT / "pipelines", root / "pipelines", ignore=_pycache)
+    pull_missing_data(REPO_ROOT)  # a fresh clone has data/raw.dvc, not the data itself
     shutil.copytree(REPO_ROOT / "data" / "raw", root / "data" / "raw")
     shutil.copy2(REPO_ROOT / "params.yaml", root / "params.yaml")
     return root

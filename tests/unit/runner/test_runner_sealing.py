@@ -240,6 +240,9 @@ def test_a_plain_user_gets_the_same_seal(bwrap: BubblewrapSandbox) -> None:
     try:
         shutil.chown(work, 65534, 65534)
         src = Path(__file__).resolve().parents[3] / "src"
+        closed = [p for p in src.parents if p.stat().st_mode & 0o001 == 0]
+        if closed:
+            pytest.skip(f"a plain user cannot enter {closed[0]} (no execute bit for others)")
         done = subprocess.run(
             [*NOBODY, python, "-c", PLAIN_DRIVER, str(work)],
             capture_output=True,
