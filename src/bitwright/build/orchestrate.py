@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bitwright.attest import build_layout, keyid8, load_signer, write_layout
-from bitwright.attest.signers import AttestationSigner, KeySigner, SigstoreSigner
+from bitwright.attest.signers import AttestationSigner, KeySigner
 from bitwright.build.context import CONTEXT_ENV, BuildContext, write_context
 from bitwright.build.data import dvc_executable
 from bitwright.build.linkstore import LinkStore
@@ -129,9 +129,11 @@ def build(
     layout_path = write_layout(layout, signer, paths.layout)
     reused = tuple(n for n in pipeline.names if n not in ran)
     finished_on = utc_now()
-    provenance_signer: AttestationSigner = (
-        SigstoreSigner(identity_token) if keyless or identity_token else KeySigner(signer)
-    )
+    provenance_signer: AttestationSigner = KeySigner(signer)
+    if keyless or identity_token:
+        from bitwright.attest.signers.sigstore_signer import SigstoreSigner  # slow; only here
+
+        provenance_signer = SigstoreSigner(identity_token)
     provenance = write_build_provenance(
         paths,
         pipeline,

@@ -1,10 +1,33 @@
-"""Imports every command module so that each registers itself on :data:`bitwright.cli.app.app`."""
+"""Which module registers each command on :data:`bitwright.cli.app.app`, imported on demand.
 
-from bitwright.cli import cmd_build as cmd_build  # noqa: F401
-from bitwright.cli import cmd_digest as cmd_digest  # noqa: F401
-from bitwright.cli import cmd_keygen as cmd_keygen  # noqa: F401
-from bitwright.cli import cmd_params as cmd_params  # noqa: F401
-from bitwright.cli import cmd_rebuild as cmd_rebuild  # noqa: F401
-from bitwright.cli import cmd_release as cmd_release  # noqa: F401
-from bitwright.cli import cmd_stage as cmd_stage  # noqa: F401
-from bitwright.cli import cmd_verify as cmd_verify  # noqa: F401
+A stage run starts a ``bitwright`` process per stage; importing every command's libraries
+(sigstore, CycloneDX, model-signing, the rebuilder) would cost seconds each time, so only the
+invoked command's module is imported. Help and unknown words import them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+__all__ = ["COMMAND_MODULES", "register"]
+
+COMMAND_MODULES = {
+    "build": "cmd_build",
+    "digest": "cmd_digest",
+    "keygen": "cmd_keygen",
+    "params": "cmd_params",
+    "rebuild": "cmd_rebuild",
+    "release": "cmd_release",
+    "stage": "cmd_stage",
+    "verify": "cmd_verify",
+}
+
+
+def register(argv: Sequence[str]) -> None:
+    """Import the module of the command named in ``argv`` (all of them if none is named)."""
+    words = [arg for arg in argv if not arg.startswith("-")]
+    name = words[0] if words else None
+    wanted = [COMMAND_MODULES[name]] if name in COMMAND_MODULES else COMMAND_MODULES.values()
+    for module in wanted:
+        importlib.import_module(f"bitwright.cli.{module}")

@@ -8,8 +8,8 @@ import typer
 from rich.markup import escape
 from typer._click import exceptions as click_exceptions  # typer 0.29 vendors its own click
 
-from bitwright.cli import commands as _commands  # noqa: F401  (registers every command)
 from bitwright.cli.app import app, stderr
+from bitwright.cli.commands import register
 from bitwright.errors import BitwrightError, ExitCode
 
 __all__ = ["run"]
@@ -20,6 +20,7 @@ def run() -> None:
     verbose = "--verbose" in sys.argv[1:]
     if verbose:
         sys.argv.remove("--verbose")
+    register(sys.argv[1:])
     try:
         # Non-standalone mode returns the code of a typer.Exit instead of exiting.
         code = app(standalone_mode=False)

@@ -11,6 +11,14 @@ Verification of what they produce lives in :mod:`bitwright.attest.trust`.
 
 from bitwright.attest.signers.interface import AttestationSigner, SignedAttestation, SignerError
 from bitwright.attest.signers.key_signer import KeySigner
-from bitwright.attest.signers.sigstore_signer import SigstoreSigner
 
 __all__ = ["AttestationSigner", "KeySigner", "SignedAttestation", "SignerError", "SigstoreSigner"]
+
+
+def __getattr__(name: str) -> object:
+    # sigstore takes half a second to import; only keyless signing needs it
+    if name == "SigstoreSigner":
+        from bitwright.attest.signers.sigstore_signer import SigstoreSigner
+
+        return SigstoreSigner
+    raise AttributeError(name)
