@@ -8,8 +8,15 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
-__all__ = ["app", "emit_json", "stage_app", "stderr"]
+__all__ = ["PROGRESS_THRESHOLD", "app", "byte_progress", "emit_json", "stage_app", "stderr"]
 
 app = typer.Typer(
     name="bitwright",
@@ -29,3 +36,20 @@ def emit_json(data: Any) -> None:
     """Write ``data`` as JSON on stdout (the ``--json`` output of every command)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     sys.stdout.flush()
+
+
+PROGRESS_THRESHOLD = 256 << 20
+"""Inputs larger than this (bytes) get a progress bar, on a terminal."""
+
+
+def byte_progress() -> Progress:
+    """A transient progress bar of bytes processed, on stderr."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    )

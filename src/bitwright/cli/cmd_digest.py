@@ -13,15 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from rich.progress import Progress
 
-from bitwright.cli.app import app, emit_json, stderr
+from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json, stderr
 from bitwright.digest import (
     DigestCache,
     TreeDigest,
@@ -34,9 +28,6 @@ from bitwright.digest import (
 from bitwright.model.digests import Sha256
 
 __all__ = ["digest_command", "sha256sum_line"]
-
-PROGRESS_THRESHOLD = 256 << 20
-"""Show progress when the files to hash add up to more than this many bytes."""
 
 
 @dataclass(frozen=True)
@@ -141,15 +132,7 @@ def digest_command(
         targets = _plan(paths, sizes_of_trees=stderr.is_terminal)
         total = sum(t.size for t in targets)
         if total > PROGRESS_THRESHOLD and stderr.is_terminal:
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=stderr,
-                transient=True,
-            ) as progress:
+            with byte_progress() as progress:
                 files, trees = _digest_all(targets, cache, progress)
         else:
             files, trees = _digest_all(targets, cache, None)

@@ -14,18 +14,11 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from bitwright.attest.keys import load_public_key
 from bitwright.attest.trust import SigstoreIdentity, TrustPolicy, load_trust_file
-from bitwright.cli.app import app, emit_json, stderr
+from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json, stderr
 from bitwright.digest import walk_tree
 from bitwright.errors import ExitCode, UsageError
 from bitwright.release.layout import ReleaseLayout
@@ -33,8 +26,6 @@ from bitwright.verify import CheckStatus, VerifyReport, verify_release
 
 __all__ = ["trust_policy", "verify_command"]
 
-PROGRESS_THRESHOLD = 256 << 20
-"""Show hashing progress when the artifacts add up to more than this many bytes."""
 
 _STYLE = {
     CheckStatus.PASSED: "green",
@@ -136,15 +127,7 @@ def _verify_with_progress(release: Path, policy: TrustPolicy) -> VerifyReport:
     total = sum(entry.size for entry in walk_tree(artifacts))
     if total <= PROGRESS_THRESHOLD:
         return verify_release(release, policy)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=True,
-    ) as progress:
+    with byte_progress() as progress:
         task = progress.add_task("hashing artifacts", total=total)
         return verify_release(release, policy, on_bytes=lambda n: progress.advance(task, n))
 
