@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
-
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 
 from bitwright.digest import tree_sha256
 from bitwright.errors import VerificationFailed
 from bitwright.model import Sha256, is_sha256
+from bitwright.release._bom_schema import bom_validator
 
 __all__ = ["AIBOM_FILE", "aibom_subjects", "validate_aibom"]
 
@@ -38,19 +35,18 @@ def validate_aibom(text: str) -> None:
         VerificationFailed: the text is not JSON or breaks the schema; names the first error.
     """
     try:
-        json.loads(text)
+        document = json.loads(text)
     except ValueError as exc:
         raise VerificationFailed(
             f"{AIBOM_FILE} is not JSON: {exc}",
             hint="the BOM was truncated or altered; take it from the release again",
         ) from exc
-    error = _validator().validate_str(text)
+    error = next(bom_validator().iter_errors(document), None)
     if error is not None:
-        detail = error.data
-        where = "/".join(str(part) for part in detail.absolute_path) or "(root)"
+        where = "/".join(str(part) for part in error.absolute_path) or "(root)"
         raise VerificationFailed(
             f"{AIBOM_FILE} breaks the CycloneDX 1.6 schema at {where}: "
-            f"{_first_line(detail.message)}",
+            f"{_first_line(error.message)}",
             hint=_REGENERATE,
         )
 
@@ -92,11 +88,6 @@ def aibom_subjects(text: str) -> dict[str, Sha256]:
     if _sha256_of(ml_model) != tree_sha256(files):
         raise _malformed(f"the model {ml_model.get('name')!r} digest disagrees with its files")
     return files
-
-
-@cache
-def _validator() -> JsonStrictValidator:
-    return JsonStrictValidator(SchemaVersion.V1_6)
 
 
 def _sha256_of(component: Mapping[str, Any]) -> Sha256 | None:

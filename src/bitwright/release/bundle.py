@@ -25,7 +25,7 @@ from bitwright.attest.keys import Key
 from bitwright.attest.provenance import parse_statement, read_provenance
 from bitwright.attest.statement import Statement
 from bitwright.build import ProjectPaths
-from bitwright.digest import default_cache, sha256_file
+from bitwright.digest import default_cache, digest_tree, sha256_file
 from bitwright.errors import KeyProblem, OperationalError
 from bitwright.model import BuildPins, Sha256, from_jsonable
 from bitwright.pipeline import load_params
@@ -91,7 +91,8 @@ def bundle_release(
         owner_pub = layout.keys / f"owner.{keyid8(signer.public_key)}.pub"
         owner_pub.write_bytes(_public_pem(key))
         layout.aibom.write_text(_aibom(paths.repo, statement, subjects, pins), encoding="utf-8")
-        sign_model(layout.artifacts, key, layout.model_signature)
+        copied = _copied_digests(layout, subjects)
+        sign_model(layout.artifacts, key, layout.model_signature, digests=copied)
         layout.readme.write_text(
             release_readme(pins, subjects, owner_pub.name, sorted(p.name for p in links)),
             encoding="utf-8",
@@ -143,6 +144,22 @@ def _require_unchanged(repo: Path, subjects: Mapping[str, str]) -> None:
                 f"artifact {subject} changed since the last build",
                 hint="run `bitwright build` again",
             )
+
+
+def _copied_digests(layout: ReleaseLayout, subjects: Mapping[str, str]) -> dict[str, Sha256]:
+    """Hash the copied artifacts once and check that they are the provenance's subjects.
+
+    The model signature is made from these digests; model-signing does not read the files.
+    """
+    copied = digest_tree(layout.artifacts).files
+    for subject, digest in sorted(subjects.items()):
+        name = layout.artifact(subject).relative_to(layout.artifacts).as_posix()
+        if copied.get(name) != digest:
+            raise OperationalError(
+                f"artifact {subject} changed while the release was written",
+                hint="let the build finish, then run `bitwright release` again",
+            )
+    return copied
 
 
 def _pins_of(link: Path) -> BuildPins:

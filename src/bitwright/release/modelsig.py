@@ -8,8 +8,10 @@ elliptic-curve key. The result is what ``model_signing verify key`` checks::
     model_signing verify key RELEASE/artifacts --signature RELEASE/model.sig --public_key KEY.pub
 
 (model_signing spells the flag ``--public_key``.) What this module adds: bitwright's errors
-with advice, an atomic write of the signature, and a key-type check (model-signing takes
-ECDSA keys on P-256, P-384 and P-521 only; ed25519 is refused).
+with advice, an atomic write of the signature, a key-type check (model-signing takes
+ECDSA keys on P-256, P-384 and P-521 only; ed25519 is refused), and file digests from
+:mod:`bitwright.digest`, so files the caller already hashed are not read again
+(:mod:`._modelsig_hashing`).
 
 The signature may live outside the model directory (the release puts ``model.sig`` beside
 ``artifacts/``); one inside it is left out of what is signed and verified, as the CLI does.
@@ -22,15 +24,17 @@ import ast
 import contextlib
 import io
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from cryptography.exceptions import InvalidSignature
-from model_signing import hashing, signing, verifying
+from model_signing import signing
 
 from bitwright.attest._atomic import write_atomic
 from bitwright.attest.keys import Key, load_public_key, load_signer
 from bitwright.errors import KeyProblem, OperationalError, UsageError, VerificationFailed
+from bitwright.model import Sha256
+from bitwright.release._modelsig_hashing import DigestedHashing, DigestedVerifying, known_digests
 
 __all__ = ["MODEL_SIGNATURE_FILE", "sign_model", "verify_model"]
 
@@ -45,7 +49,12 @@ _KEY_HINT = (
 
 
 def sign_model(
-    artifacts_dir: Path, private_key: Path, out: Path, *, ignore: Sequence[str] = ()
+    artifacts_dir: Path,
+    private_key: Path,
+    out: Path,
+    *,
+    ignore: Sequence[str] = (),
+    digests: Mapping[str, Sha256] | None = None,
 ) -> Path:
     """Sign every file of ``artifacts_dir`` and write the signature to ``out``.
 
@@ -56,6 +65,9 @@ def sign_model(
             directory, or left out of the signature when inside it.
         ignore: paths relative to ``artifacts_dir`` to leave unsigned (recorded in the
             signature, so a verifier skips them too).
+        digests: sha256 of files of ``artifacts_dir`` already known (relative path ->
+            digest), used instead of reading those files again; only pass digests of the
+            very files being signed.
 
     Returns:
         ``out``.
@@ -73,7 +85,7 @@ def sign_model(
         signing.Config()  # type: ignore[no-untyped-call]
         .use_elliptic_key_signer(private_key=private_key)
         .set_hashing_config(
-            hashing.Config().set_ignored_paths(paths=ignored)  # type: ignore[no-untyped-call]
+            DigestedHashing(known_digests(artifacts_dir, digests)).set_ignored_paths(paths=ignored)
         )
     )
     with tempfile.TemporaryDirectory(prefix="bitwright-modelsig-") as scratch:
@@ -90,7 +102,12 @@ def sign_model(
 
 
 def verify_model(
-    artifacts_dir: Path, signature: Path, public_key: Path, *, ignore: Sequence[str] = ()
+    artifacts_dir: Path,
+    signature: Path,
+    public_key: Path,
+    *,
+    ignore: Sequence[str] = (),
+    digests: Mapping[str, Sha256] | None = None,
 ) -> None:
     """Check that ``signature`` was made with ``public_key``'s key over ``artifacts_dir`` as is.
 
@@ -102,6 +119,8 @@ def verify_model(
         signature: the signature file (``model.sig``).
         public_key: the signer's PEM public key; trust only a key you were given.
         ignore: more paths relative to ``artifacts_dir`` to skip.
+        digests: sha256 of files of ``artifacts_dir`` the caller hashed already (relative
+            path -> digest); those files are not read again, the rest are.
 
     Raises:
         VerificationFailed: a file differs, is missing or was added; the signature was made
@@ -118,16 +137,13 @@ def verify_model(
             "sign with 'bitwright release'",
         )
     _check_public_key(public_key)
-    config = verifying.Config().use_elliptic_key_verifier(  # type: ignore[no-untyped-call]
-        public_key=public_key
-    )
+    known = known_digests(artifacts_dir, digests)
+    config = DigestedVerifying(known).use_elliptic_key_verifier(public_key=public_key)
     ignored = _ignored_paths(artifacts_dir, signature, ignore)
     if ignored:
         # Without extra ignores model_signing reads the hashing settings from the signature;
         # with them it needs settings given, and these are the ones sign_model uses.
-        config.set_hashing_config(
-            hashing.Config().set_ignored_paths(paths=ignored)  # type: ignore[no-untyped-call]
-        )
+        config.set_hashing_config(DigestedHashing(known).set_ignored_paths(paths=ignored))
     try:
         # model_signing prints a warning to stdout for old-format bundles; the library
         # never prints, so it is swallowed (the verification itself still runs).

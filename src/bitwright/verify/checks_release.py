@@ -63,8 +63,13 @@ def check_aibom(release: ReleaseLayout, artifacts: Mapping[str, Sha256]) -> tupl
     return None, f"valid CycloneDX 1.6; its {len(claimed)} model file(s) match the artifacts"
 
 
-def check_model_signature(release: ReleaseLayout, keys: tuple[SSlibKey, ...]) -> tuple[None, str]:
+def check_model_signature(
+    release: ReleaseLayout, keys: tuple[SSlibKey, ...], artifacts: Mapping[str, Sha256]
+) -> tuple[None, str]:
     """Check ``model.sig`` over ``artifacts/`` with each trusted ECDSA key until one verifies.
+
+    ``artifacts`` holds the digests of ``artifacts/`` the verifier just computed; files are
+    not read a second time (a file not among them is hashed).
 
     Raises:
         SkipCheck: the release has no model signature, or no trusted key is ECDSA.
@@ -82,7 +87,7 @@ def check_model_signature(release: ReleaseLayout, keys: tuple[SSlibKey, ...]) ->
             pem = Path(scratch) / f"{keyid8(key)}.pub"
             pem.write_text(key.keyval["public"], encoding="ascii")
             try:
-                verify_model(release.artifacts, signature, pem)
+                verify_model(release.artifacts, signature, pem, digests=artifacts)
             except VerificationFailed as exc:
                 message = exc.message.replace(str(pem), f"trusted key {keyid8(key)}")
                 failures.append(VerificationFailed(message, hint=exc.hint))

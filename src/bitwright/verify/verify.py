@@ -125,7 +125,9 @@ def verify_release(
             )
 
     checks.append(run_check(AIBOM, lambda: check_aibom(layout, artifacts))[0])
-    checks.append(run_check(MODEL_SIGNATURE, lambda: check_model_signature(layout, policy.keys))[0])
+    checks.append(
+        run_check(MODEL_SIGNATURE, lambda: check_model_signature(layout, policy.keys, artifacts))[0]
+    )
     return VerifyReport(release=str(release), checks=tuple(_relative(c, root) for c in checks))
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from bitwright.attest.keys import KeyPair
+from bitwright.digest import digest_tree
 from bitwright.errors import KeyProblem, OperationalError, UsageError, VerificationFailed
+from bitwright.model import Sha256
 from bitwright.release import MODEL_SIGNATURE_FILE, sign_model, verify_model
 
 
@@ -190,3 +192,47 @@ def test_symlink_in_the_model_directory_cannot_be_signed(
     with pytest.raises(OperationalError, match="cannot sign .*symlink"):
         _signed(release_dir, owner_keys)
     assert not (release_dir / "model.sig").exists()
+
+
+def test_digests_the_caller_has_replace_reading_those_files(
+    release_dir: Path, owner_keys: KeyPair
+) -> None:
+    artifacts = release_dir / "artifacts"
+    claimed = {"model.safetensors": Sha256("0" * 64)}
+    signature = sign_model(
+        artifacts, owner_keys.private_path, release_dir / MODEL_SIGNATURE_FILE, digests=claimed
+    )
+
+    # What was signed is the digest given, not the file: read afresh, the file differs ...
+    with pytest.raises(VerificationFailed, match=r"model\.safetensors differs"):
+        verify_model(artifacts, signature, owner_keys.public_path)
+    # ... and a verifier handing in the same digest is not reading the file either.
+    verify_model(artifacts, signature, owner_keys.public_path, digests=claimed)
+
+
+def test_signature_from_bitwright_digests_is_what_model_signing_makes(
+    release_dir: Path, owner_keys: KeyPair
+) -> None:
+    artifacts = release_dir / "artifacts"
+    digests = digest_tree(artifacts).files
+    signature = sign_model(
+        artifacts, owner_keys.private_path, release_dir / MODEL_SIGNATURE_FILE, digests=digests
+    )
+
+    honest = _cli_verify(release_dir, owner_keys.public_path, signature)
+    assert honest.returncode == 0, honest.stderr
+    verify_model(artifacts, signature, owner_keys.public_path, digests=digests)
+
+
+def test_files_without_a_given_digest_are_read(release_dir: Path, owner_keys: KeyPair) -> None:
+    artifacts = release_dir / "artifacts"
+    signature = _signed(release_dir, owner_keys)
+    partial = {"metrics.json": digest_tree(artifacts).files["metrics.json"]}
+    _flip_one_byte(artifacts / "model.safetensors")
+
+    with pytest.raises(VerificationFailed, match=r"model\.safetensors differs from its signed"):
+        verify_model(artifacts, signature, owner_keys.public_path, digests=partial)
+    _flip_one_byte(artifacts / "model.safetensors")
+    (artifacts / "extra.bin").write_bytes(b"added after signing")
+    with pytest.raises(VerificationFailed, match=r"unsigned file\(s\) added: extra\.bin"):
+        verify_model(artifacts, signature, owner_keys.public_path, digests=partial)
