@@ -2,14 +2,42 @@
 
 ``bitwright build`` (:func:`bitwright.build.orchestrate.build`) pins everything once, writes a
 build context, and runs ``dvc repro``; each ``dvc.yaml`` cmd calls ``bitwright stage run``
-(:func:`bitwright.build.stage.run_stage`), which reads that context, runs its stage sealed and
-writes the stage's signed link. Stages DVC skipped or restored from its run-cache get the link
-of the run that made their outputs, or are run again.
+(:func:`bitwright.build.stage.run_stage`), which runs its stage sealed and writes the stage's
+signed link. Under a build, ``bitwright stage run`` hands its stage to the build process
+(:mod:`.stageserver`, over :mod:`.stagecall`) instead of starting bitwright's machinery again;
+run by plain ``dvc repro`` it pins and runs on its own. Stages DVC skipped or restored from its
+run-cache get the link of the run that made their outputs, or are run again.
+
+The names below are imported on first use, so that the light :mod:`.stagecall` can be
+imported without the rest.
 """
 
-from bitwright.build.context import BuildContext
-from bitwright.build.orchestrate import BuildResult, build
-from bitwright.build.paths import ProjectPaths
-from bitwright.build.stage import run_stage
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bitwright.build.context import BuildContext
+    from bitwright.build.orchestrate import BuildResult, build
+    from bitwright.build.paths import ProjectPaths
+    from bitwright.build.stage import run_stage
 
 __all__ = ["BuildContext", "BuildResult", "ProjectPaths", "build", "run_stage"]
+
+_HOMES = {
+    "BuildContext": "bitwright.build.context",
+    "BuildResult": "bitwright.build.orchestrate",
+    "build": "bitwright.build.orchestrate",
+    "ProjectPaths": "bitwright.build.paths",
+    "run_stage": "bitwright.build.stage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from bitwright.build.paths import ProjectPaths
 from bitwright.build.preflight import preflight, utc_now
 from bitwright.build.provenance import write_build_provenance
 from bitwright.build.stage import stage_materials
+from bitwright.build.stageserver import StageServer
 from bitwright.digest import default_cache, digest_artifacts
 from bitwright.errors import (
     BitwrightError,
@@ -64,8 +65,9 @@ class BuildResult:
     finished_on: str
 
 
-def _dvc_env(context_file: Path) -> dict[str, str]:
+def _dvc_env(context_file: Path, serving: Mapping[str, str]) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(serving)
     env[CONTEXT_ENV] = str(context_file)
     env["DVC_NO_ANALYTICS"] = "1"
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -103,20 +105,22 @@ def build(
     _clear_attestations(paths, pipeline)
     write_context(context, paths.context_file)
 
-    _repro(paths, ["--force"] if force else [], notify)
-    ran = tuple(n for n in pipeline.names if _current_link(paths, n) is not None)
-    missing = _attach_stored_links(paths, pipeline, context)
-    for name in missing:
-        notify(f"stage {name}: no link for its restored outputs; running it again")
-        _repro(paths, ["--force", "--single-item", name], notify)
-    if missing:
-        _repro(paths, [], notify)  # stages downstream of a rerun that changed its outputs
-        still = _attach_stored_links(paths, pipeline, context)
-        if still:
-            raise OperationalError(
-                f"stage(s) {', '.join(still)} have outputs but no link after a forced rerun",
-                hint="run `bitwright build --force`",
-            )
+    with StageServer(repo, context) as serving:
+        _repro(paths, ["--force"] if force else [], notify, serving)
+        ran = tuple(n for n in pipeline.names if _current_link(paths, n) is not None)
+        missing = _attach_stored_links(paths, pipeline, context)
+        for name in missing:
+            notify(f"stage {name}: no link for its restored outputs; running it again")
+            _repro(paths, ["--force", "--single-item", name], notify, serving)
+        if missing:
+            # stages downstream of a rerun that changed its outputs
+            _repro(paths, [], notify, serving)
+    still = _attach_stored_links(paths, pipeline, context) if missing else ()
+    if still:
+        raise OperationalError(
+            f"stage(s) {', '.join(still)} have outputs but no link after a forced rerun",
+            hint="run `bitwright build --force`",
+        )
     links = {n: link for n in pipeline.names if (link := _current_link(paths, n)) is not None}
 
     signer = load_signer(Path(context.key_path))
@@ -174,7 +178,8 @@ def build_stage(repo: Path, name: str, *, key_path: Path, notify: Notify = lambd
     for stale in paths.links.glob(f"{name}.*.link"):
         stale.unlink()
     write_context(context, paths.context_file)
-    _repro(paths, ["--force", "--single-item", name], notify)
+    with StageServer(repo, context) as serving:
+        _repro(paths, ["--force", "--single-item", name], notify, serving)
     link = _current_link(paths, name)
     if link is None:
         raise OperationalError(
@@ -229,13 +234,19 @@ def _attach_stored_links(
     return tuple(missing)
 
 
-def _repro(paths: ProjectPaths, args: Sequence[str], notify: Notify) -> None:
+def _repro(
+    paths: ProjectPaths, args: Sequence[str], notify: Notify, serving: Mapping[str, str]
+) -> None:
     paths.failure_file.unlink(missing_ok=True)
     command = [*dvc_executable(), "repro", *args]
     notify(f"running {' '.join(['dvc', 'repro', *args])}")
     try:
         done = subprocess.run(
-            command, cwd=paths.repo, env=_dvc_env(paths.context_file), stdout=2, check=False
+            command,
+            cwd=paths.repo,
+            env=_dvc_env(paths.context_file, serving),
+            stdout=2,
+            check=False,
         )
     except OSError as exc:
         raise ToolError(f"cannot run dvc: {exc}", hint="run `make demo` to install it") from None

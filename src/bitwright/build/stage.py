@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,6 @@ from bitwright.attest import build_link, keyid8, load_signer, read_link, write_l
 from bitwright.build.context import CONTEXT_ENV, BuildContext, read_context
 from bitwright.build.linkstore import LinkStore
 from bitwright.build.paths import ProjectPaths
-from bitwright.build.preflight import preflight
 from bitwright.digest import default_cache, digest_artifacts
 from bitwright.errors import BitwrightError, StageFailed, UsageError
 from bitwright.model import ArtifactMap, StageRun, StageSpec
@@ -44,11 +43,17 @@ def remove_links(links_dir: Path, stage: str) -> None:
             old.unlink()
 
 
-def _context(paths: ProjectPaths, *, allow_dirty: bool, strict: bool | None) -> BuildContext:
+def _context(
+    paths: ProjectPaths, given: BuildContext | None, *, allow_dirty: bool, strict: bool | None
+) -> BuildContext:
     env_path = os.environ.get(CONTEXT_ENV)
-    if env_path:
+    if given is not None:
+        context = given
+    elif env_path:
         context = read_context(Path(env_path))
     else:  # run by plain `dvc repro`: pin on the spot, as a build would
+        from bitwright.build.preflight import preflight  # the pins' imports, only here
+
         context = preflight(
             paths.repo, key_path=paths.owner_key, allow_dirty=allow_dirty, strict=bool(strict)
         )
@@ -64,8 +69,16 @@ def run_stage(
     *,
     allow_dirty: bool = False,
     strict: bool | None = None,
+    context: BuildContext | None = None,
+    host_env: Mapping[str, str] | None = None,
 ) -> StageOutcome:
     """Run stage ``name`` of ``repo`` sealed and write its link.
+
+    The build's pins come from ``context`` when given (the build process serving a stage
+    call), else from the context file a build names in the environment, else from a
+    preflight run here (a stage run by plain ``dvc repro``). ``host_env`` is the caller's
+    environment for the few variables a sealed stage may take from it (default: this
+    process's).
 
     Raises:
         UsageError: no such stage, or ``argv`` is not the stage's command in ``dvc.yaml``.
@@ -88,15 +101,19 @@ def run_stage(
                 hint="run stages through `dvc repro` or `bitwright build`",
             )
         remove_links(paths.links, name)
-        context = _context(paths, allow_dirty=allow_dirty, strict=strict)
-        return _run_and_link(paths, spec, argv, context)
+        context = _context(paths, context, allow_dirty=allow_dirty, strict=strict)
+        return _run_and_link(paths, spec, argv, context, host_env)
     except BitwrightError as exc:
         _record_failure(paths, name, exc)
         raise
 
 
 def _run_and_link(
-    paths: ProjectPaths, spec: StageSpec, argv: Sequence[str], context: BuildContext
+    paths: ProjectPaths,
+    spec: StageSpec,
+    argv: Sequence[str],
+    context: BuildContext,
+    host_env: Mapping[str, str] | None,
 ) -> StageOutcome:
     signer = load_signer(Path(context.key_path))
     cache = default_cache()
@@ -115,6 +132,7 @@ def _run_and_link(
         sandbox=detect_sandbox(context.sandbox),
         digest=digest,
         log_dir=paths.logs,
+        host_env=host_env,
     )
     if run.returncode != 0:
         raise StageFailed(

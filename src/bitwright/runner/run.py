@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,6 +82,7 @@ def run_sealed(
     log_dir: Path,
     receipt_required: bool = True,
     echo: bool = True,
+    host_env: Mapping[str, str] | None = None,
 ) -> StageRun:
     """Run ``argv`` as ``stage``, sealed by ``sandbox``, and report what happened.
 
@@ -100,6 +101,9 @@ def run_sealed(
         receipt_required: whether :func:`judge` will require receipts; the run itself
             completes either way (a missing receipt is judged, not raised here).
         echo: also copy the stage's output to this process's standard error as it arrives.
+        host_env: the caller's environment, for the few variables a sealed stage may take
+            from it (:data:`bitwright.runner.environment.ALLOWED_HOST_VARS`; default:
+            this process's).
 
     Returns:
         The run, whatever its exit status; see :func:`judge`.
@@ -130,7 +134,7 @@ def run_sealed(
         private = Path(tmp)
         seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
         skip = ":".join(str(root / t) for t in toolchain)
-        env = _environment(settings, source_date_epoch, root, private, seen, cwd, skip)
+        env = _environment(settings, source_date_epoch, root, private, seen, cwd, skip, host_env)
         staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
         try:
             channel = StatusChannel() if sandbox.status_channel else None
@@ -235,6 +239,7 @@ def _environment(
     seen: Path,
     cwd: Path,
     skip: str,
+    host: Mapping[str, str] | None,
 ) -> dict[str, str]:
     (private / "home").mkdir()
     install_trace_hook(private / "hook")
@@ -251,6 +256,7 @@ def _environment(
             "PYTHONPATH": str(seen / "hook"),
             "PWD": str(cwd),
         },
+        host=host,
     )
 
 

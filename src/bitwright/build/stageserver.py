@@ -1,0 +1,172 @@
+"""Serve the stage calls of one build from inside the build process (see :mod:`.stagecall`).
+
+While ``dvc repro`` runs, :class:`StageServer` listens on a Unix socket in a private temporary
+directory (mode 0700) and answers each ``bitwright stage run`` that DVC starts: it checks the
+call's token and working directory, runs the stage with :func:`~bitwright.build.stage.run_stage`
+(sealed, judged and linked exactly as the standalone command does, with the build's context
+already in memory) and replies with the exit status and the lines to print. Calls are served
+one at a time, in one thread; ``dvc repro`` runs stages one at a time too.
+
+A stage cannot reach the server: the socket's path and token are only in DVC's environment,
+and a sealed stage starts from a cleared one with a private ``/tmp``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from bitwright.build.context import BuildContext
+from bitwright.build.stage import run_stage
+from bitwright.build.stagecall import MAX_MESSAGE, SOCKET_ENV, TOKEN_ENV, StageCall, StageReply
+from bitwright.errors import BitwrightError, ExitCode, StageFailed
+
+__all__ = ["StageServer"]
+
+_POLL_SECONDS = 0.2
+_READ_TIMEOUT = 30.0
+
+
+class StageServer:
+    """Runs the stage calls of one build; a context manager around ``dvc repro``.
+
+    Entering starts the server and returns the variables to add to DVC's environment;
+    leaving stops it and removes the socket.
+    """
+
+    def __init__(self, repo: Path, context: BuildContext) -> None:
+        self._repo = repo.resolve()
+        self._context = context
+        self._token = secrets.token_hex(16)
+        self._stop = threading.Event()
+        self._busy = threading.Event()
+        self._dir: Path | None = None
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> dict[str, str]:
+        self._dir = Path(tempfile.mkdtemp(prefix="bitwright-"))
+        path = self._dir / "stages.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(path))
+            listener.listen(4)
+            listener.settimeout(_POLL_SECONDS)
+        except OSError:
+            listener.close()
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+        self._listener = listener
+        self._thread = threading.Thread(target=self._serve, name="bitwright-stages", daemon=True)
+        self._thread.start()
+        return {SOCKET_ENV: str(path), TOKEN_ENV: self._token}
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        # A call still running means DVC went away mid-stage; the process is ending and
+        # the stage's sandbox dies with it, so only an idle server is waited for.
+        if self._thread is not None and not self._busy.is_set():
+            self._thread.join()
+        if self._listener is not None:
+            self._listener.close()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _serve(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._busy.set()
+            try:
+                with conn:
+                    self._answer(conn)
+            finally:
+                self._busy.clear()
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.settimeout(_READ_TIMEOUT)
+        try:
+            line = _read_line(conn)
+        except OSError:
+            return
+        try:
+            call = StageCall.decode(line)
+        except ValueError as exc:
+            reply = _refusal(f"malformed stage call: {exc}")
+        else:
+            if not hmac.compare_digest(call.token.encode(), self._token.encode()):
+                reply = _refusal("stage call with a wrong token refused")
+            else:
+                conn.settimeout(None)
+                reply = self.run(call)
+        with contextlib.suppress(OSError):  # the caller is gone (DVC was interrupted)
+            conn.sendall(reply.encode())
+
+    def run(self, call: StageCall) -> StageReply:
+        """Run one stage call as ``bitwright stage run`` would, and say how it went."""
+        cwd = Path(call.cwd).resolve()
+        if cwd != self._repo:
+            return _refusal(
+                f"stage {call.name}: runs in {cwd}, not in the repository root {self._repo} "
+                "(hint: remove `wdir:` from the stage in dvc.yaml)"
+            )
+        try:
+            outcome = run_stage(
+                self._repo,
+                call.name,
+                call.argv,
+                allow_dirty=call.allow_dirty,
+                strict=call.strict,
+                context=self._context,
+                host_env=call.env,
+            )
+        except StageFailed as exc:
+            code = exc.returncode if exc.returncode and exc.returncode > 0 else 1
+            return StageReply(code, (("error", exc.diagnostics()),))
+        except BitwrightError as exc:
+            return StageReply(int(exc.exit_code), (("error", exc.diagnostics()),))
+        except Exception as exc:  # a bug must not leave DVC waiting on a dead server
+            traceback.print_exc()
+            return StageReply(
+                int(ExitCode.CHECK_FAILED),
+                (("error", f"stage {call.name}: internal error {type(exc).__name__}: {exc}"),),
+            )
+        lines = [("warning", warning) for warning in outcome.warnings]
+        lines.append(("info", f"stage {call.name} linked: {outcome.link}"))
+        return StageReply(0, tuple(lines))
+
+
+def _refusal(message: str) -> StageReply:
+    return StageReply(int(ExitCode.USAGE), (("error", message),))
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if b"\n" in chunk or size > MAX_MESSAGE:
+            break
+    return b"".join(chunks).split(b"\n", 1)[0]
