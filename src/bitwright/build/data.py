@@ -24,14 +24,20 @@ def dvc_executable() -> list[str]:
     return [str(beside)] if beside.is_file() else [sys.executable, "-m", "dvc"]
 
 
-def pull_missing_data(repo: Path) -> tuple[str, ...]:
+def pull_missing_data(repo: Path, *, dvc_files: tuple[Path, ...] | None = None) -> tuple[str, ...]:
     """``dvc pull`` every ``.dvc`` file whose data is absent; return the paths fetched.
+
+    Args:
+        repo: the repository root.
+        dvc_files: the ``.dvc`` files of ``repo`` as
+            :func:`~bitwright.pins.data.find_dvc_files` returns them, when the caller
+            already has them; ``None`` walks the repository here.
 
     Raises:
         OperationalError: DVC could not fetch a snapshot (no remote, object missing).
     """
     missing: list[tuple[str, str]] = []
-    for tracked in find_dvc_files(repo):
+    for tracked in find_dvc_files(repo) if dvc_files is None else dvc_files:
         for out in read_dvc_file(repo, tracked):
             if not (repo / out.path).exists():
                 missing.append((out.dvc_file, out.path))

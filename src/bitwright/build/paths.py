@@ -60,6 +60,11 @@ class ProjectPaths:
         return self.state / "cache" / "links"
 
     @property
+    def params_memo(self) -> Path:
+        """The key of the last ``params.yaml`` check that passed (see ``check_params_file``)."""
+        return self.state / "cache" / "params.memo"
+
+    @property
     def logs(self) -> Path:
         """Stage stdout/stderr logs of the last build."""
         return self.state / "logs"

@@ -9,6 +9,7 @@ from pathlib import Path
 from bitwright.attest import load_signer
 from bitwright.build.context import BuildContext
 from bitwright.build.data import pull_missing_data
+from bitwright.build.paths import ProjectPaths
 from bitwright.digest import default_cache, sha256_file
 from bitwright.errors import KeyProblem
 from bitwright.model import BuildPins, SandboxKind
@@ -19,6 +20,7 @@ from bitwright.pins import (
     pin_environment,
     pin_git_commit,
 )
+from bitwright.pins.data import find_dvc_files
 from bitwright.pipeline import check_params_file, load_params
 from bitwright.runner import detect_sandbox
 
@@ -53,16 +55,17 @@ def preflight(
             f"signing key {key_path} does not exist", hint="create one with `bitwright keygen`"
         )
     load_signer(key_path)
+    cache = default_cache()
     if (repo / "configs").is_dir():
-        check_params_file(repo)
+        check_params_file(repo, memo=ProjectPaths(repo).params_memo, cache=cache)
     params = load_params(repo)
     git = pin_git_commit(repo, allow_dirty=allow_dirty, ignore=BUILD_OUTPUTS)
-    pull_missing_data(repo)
-    cache = default_cache()
+    dvc_files = find_dvc_files(repo)  # walked once, for the pull and the pins
+    pull_missing_data(repo, dvc_files=dvc_files)
     chosen = detect_sandbox(sandbox)
     pins = BuildPins(
         git=git,
-        data=pin_data(repo, cache=cache),
+        data=pin_data(repo, cache=cache, dvc_files=dvc_files),
         container=pin_container(repo, enforced=False, how=f"host ({chosen.kind.value})"),
         determinism=pin_determinism(params),
         environment=pin_environment(),

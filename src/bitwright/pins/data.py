@@ -167,13 +167,20 @@ def _pin_out(
     )
 
 
-def pin_data(repo: Path, *, cache: DigestCache | None = None) -> tuple[DataPin, ...]:
+def pin_data(
+    repo: Path,
+    *,
+    cache: DigestCache | None = None,
+    dvc_files: tuple[Path, ...] | None = None,
+) -> tuple[DataPin, ...]:
     """Pin every DVC-tracked data snapshot of ``repo`` that no pipeline stage produces.
 
     Args:
         repo: the repository root (where ``.dvc/`` is).
         cache: digest cache for the sha256 pass (``None`` reads every file); DVC's md5
             check always reads the bytes.
+        dvc_files: the ``.dvc`` files of ``repo`` as :func:`find_dvc_files` returns them,
+            when the caller already has them; ``None`` walks the repository here.
 
     Returns:
         One pin per out of every ``*.dvc`` file, sorted by path; empty without DVC data.
@@ -192,7 +199,7 @@ def pin_data(repo: Path, *, cache: DigestCache | None = None) -> tuple[DataPin, 
     ignore = DvcIgnoreFilter(localfs, os.fspath(root))
     pins = [
         _pin_out(root, out, remote_url, ignore, cache)
-        for dvc_file in find_dvc_files(root)
+        for dvc_file in (find_dvc_files(root) if dvc_files is None else dvc_files)
         for out in read_dvc_file(root, dvc_file)
     ]
     return tuple(sorted(pins, key=lambda pin: pin.path))

@@ -40,13 +40,66 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+# A line the email parser takes for a header field (``name:``); anything else ends the header.
+_FIELD_RE = re.compile(r"[\x21-\x39\x3b-\x7e]*:")
+_WANTED = ("name", "version")
+
+
+def _header_name_version(text: str) -> tuple[str | None, str | None] | None:
+    """Return the ``Name`` and ``Version`` fields of core metadata text, as the email parser would.
+
+    Only the header (up to the first blank line) is read. Where this simple reading could
+    differ from :func:`email.message_from_string` (carriage returns, a folded ``Name`` or
+    ``Version``, a unix ``From`` line) the answer is ``None``: ask the email parser.
+    """
+    head = text.split("\n\n", 1)[0]
+    if "\r" in head:
+        return None
+    found: dict[str, str] = {}
+    last = ""
+    for line in head.split("\n"):
+        if not line:
+            break  # the blank line that ends the header
+        if line[0] in " \t":  # a folded continuation of the previous field
+            if last in _WANTED:
+                return None
+            continue
+        if line.startswith("From "):
+            return None
+        if not _FIELD_RE.match(line):
+            break  # not a field: the email parser starts the body here
+        field, _, value = line.partition(":")
+        last = field.lower()
+        if field and last in _WANTED:
+            found.setdefault(last, value.lstrip(" \t"))
+    return _fields(found)
+
+
+def _fields(found: dict[str, str]) -> tuple[str | None, str | None]:
+    return found.get("name"), found.get("version")
+
+
+def _name_version(dist: importlib.metadata.Distribution) -> tuple[str | None, str | None]:
+    """Name and version of ``dist``: its metadata header read directly, else the email parser."""
+    if (
+        type(dist).metadata is importlib.metadata.Distribution.metadata
+        and type(dist).version is importlib.metadata.Distribution.version
+    ):
+        # The same text Distribution.metadata parses, without the (slow) email parser.
+        text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("")
+        fields = _header_name_version(text or "")
+        if fields is not None:
+            return fields
+    return dist.metadata["Name"], dist.version
+
+
 def installed_packages() -> tuple[str, ...]:
     """Return the sorted ``name==version`` lines of the distributions importable here."""
     seen: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
-        name = dist.metadata["Name"]
+        name, version = _name_version(dist)
         if name:
-            seen.setdefault(_normalize(name), dist.version)
+            seen.setdefault(_normalize(name), str(version))
     return tuple(sorted(f"{name}=={version}" for name, version in seen.items()))
 
 

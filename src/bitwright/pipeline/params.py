@@ -10,6 +10,8 @@ config name and the overrides, so :func:`check_params_file` can recompose exactl
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -21,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from bitwright.digest import DigestCache, digest_tree
 from bitwright.errors import OperationalError, UsageError
 
 __all__ = [
@@ -45,6 +48,13 @@ _CONFIG_RE = re.compile(r"^# config: (?P<name>\S+)$", re.MULTILINE)
 _OVERRIDES_RE = re.compile(r"^# overrides: (?P<json>\[.*\])$", re.MULTILINE)
 # Hydra keeps its state in a process-wide singleton: one composition at a time.
 _HYDRA_LOCK = threading.Lock()
+# Bump when the composition or the memo key changes meaning: old memos then never match.
+_MEMO_VERSION = "bitwright-params-memo-v1"
+# The distributions whose versions can change what a composition writes.
+_COMPOSERS = ("hydra-core", "omegaconf", "PyYAML")
+# A resolver call (``${oc.env:HOME}``, ``${now:...}``) or a search path reaches beyond the
+# config files, so a composition using one is not memoized.
+_MEMO_UNSAFE_RE = re.compile(r"\$\{\s*[\w.]+\s*:|searchpath")
 
 
 def compose_params(
@@ -93,14 +103,26 @@ def recorded_composition(text: str) -> tuple[str, tuple[str, ...]] | None:
     return name["name"], tuple(overrides)
 
 
-def check_params_file(repo: Path) -> None:
+def check_params_file(
+    repo: Path, *, memo: Path | None = None, cache: DigestCache | None = None
+) -> None:
     """Check that ``params.yaml`` is exactly the composition of ``configs/``.
 
     The config name and overrides are taken from the file's header, so a file written with
     overrides stays valid as long as the configs have not changed.
 
+    With a ``memo`` file, a check that passes records a key over everything the composition
+    depends on: the exact bytes of ``params.yaml``, the tree digest of ``configs/`` and the
+    versions of Hydra, OmegaConf and PyYAML. A later check with the same key passes without
+    composing (and without importing Hydra); any other key, or a memo that cannot be read,
+    composes as usual. Configs whose composition could depend on more than their files
+    (resolvers such as ``${oc.env:...}``, a Hydra search path) are never memoized. Like the
+    digest cache, the memo trusts whoever can write it.
+
     Args:
         repo: the repository root.
+        memo: the memo file, e.g. under ``.bitwright/cache/``; ``None`` always composes.
+        cache: digest cache for the tree digest of ``configs/`` (``None`` reads the files).
 
     Raises:
         UsageError: ``params.yaml`` is missing, was not generated, or is stale.
@@ -108,11 +130,28 @@ def check_params_file(repo: Path) -> None:
     """
     path = Path(repo) / PARAMS_FILE
     try:
-        current = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        # One read for the key and the check; newlines translated as read_text() would.
+        current = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         raise UsageError(f"{PARAMS_FILE}: missing", hint=_WRITE_HINT) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise OperationalError(f"{PARAMS_FILE}: unreadable ({exc})", hint=_WRITE_HINT) from exc
+    if memo is None:
+        _check_composition(repo, current)
+        return
+    config_dir = Path(repo) / CONFIG_DIR
+    key = _memo_key(data, config_dir, cache)
+    if key is not None and _read_memo(memo) == key:
+        return
+    _check_composition(repo, current)
+    # Recorded only if configs/ still holds what the key covers: an edit during the
+    # composition must not leave a memo that vouches for configs that were never composed.
+    if key is not None and _memoizable(config_dir) and _memo_key(data, config_dir, cache) == key:
+        _write_memo(memo, key)
+
+
+def _check_composition(repo: Path, current: str) -> None:
     recorded = recorded_composition(current)
     if recorded is None:
         raise UsageError(
@@ -128,6 +167,52 @@ def check_params_file(repo: Path) -> None:
             f"{_first_difference(current, expected)}",
             hint=_WRITE_HINT,
         )
+
+
+def _memo_key(params: bytes, config_dir: Path, cache: DigestCache | None) -> str | None:
+    """The sha256 over everything a composition depends on; ``None`` when unknowable."""
+    try:
+        tree = digest_tree(config_dir, cache).sha256
+    except OperationalError:
+        return None  # no configs/, or a file digest_tree refuses: compose and report as usual
+    parts = [_MEMO_VERSION, hashlib.sha256(params).hexdigest(), tree]
+    parts += [f"{dist}=={_installed_version(dist)}" for dist in _COMPOSERS]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _installed_version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def _memoizable(config_dir: Path) -> bool:
+    """Whether the composition of ``config_dir`` depends on its files alone."""
+    for file in sorted(config_dir.rglob("*")):
+        try:
+            text = file.read_text(encoding="utf-8") if file.is_file() else ""
+        except (OSError, UnicodeDecodeError):
+            return False
+        if _MEMO_UNSAFE_RE.search(text):
+            return False
+    return True
+
+
+def _read_memo(memo: Path) -> str | None:
+    try:
+        return memo.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _write_memo(memo: Path, key: str) -> None:
+    # The memo only saves time: failing to write it must never fail the check.
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(memo, f"{key}\n".encode("ascii"))
+    except (OSError, OperationalError):
+        return
 
 
 def write_params_file(
