@@ -9,7 +9,13 @@ The flow::
 
 Everything signed is RFC 8785 canonical JSON (:func:`canonical.canonical_json`) in a DSSE
 envelope; links and layout are the in-toto v0.9 documents that ``in-toto-verify`` checks.
+
+Links and layouts are pydantic models, slow to import; their names are imported on first use
+(:pep:`562`), so code that only needs keys or envelopes does not pay for them.
 """
+
+import importlib
+from typing import TYPE_CHECKING
 
 from bitwright.attest.canonical import canonical_json
 from bitwright.attest.dsse import (
@@ -29,15 +35,24 @@ from bitwright.attest.keys import (
     load_public_key,
     load_signer,
 )
-from bitwright.attest.layout import (
-    DEFAULT_LAYOUT_LIFETIME,
-    LAYOUT_FILE,
-    Layout,
-    build_layout,
-    read_layout,
-    write_layout,
-)
-from bitwright.attest.link import LINKS_DIR, Link, build_link, link_filename, read_link, write_link
+
+if TYPE_CHECKING:
+    from bitwright.attest.layout import (
+        DEFAULT_LAYOUT_LIFETIME,
+        LAYOUT_FILE,
+        Layout,
+        build_layout,
+        read_layout,
+        write_layout,
+    )
+    from bitwright.attest.link import (
+        LINKS_DIR,
+        Link,
+        build_link,
+        link_filename,
+        read_link,
+        write_link,
+    )
 
 __all__ = [
     "DEFAULT_KEY_DIR",
@@ -67,3 +82,33 @@ __all__ = [
     "write_layout",
     "write_link",
 ]
+
+_LAYOUT_NAMES = (
+    "DEFAULT_LAYOUT_LIFETIME",
+    "LAYOUT_FILE",
+    "Layout",
+    "build_layout",
+    "read_layout",
+    "write_layout",
+)
+_LINK_NAMES = ("LINKS_DIR", "Link", "build_link", "link_filename", "read_link", "write_link")
+_LAZY = {
+    **dict.fromkeys(_LAYOUT_NAMES, "layout"),
+    **dict.fromkeys(_LINK_NAMES, "link"),
+}
+"""The names imported on first use, and the submodule each comes from."""
+
+
+def __getattr__(name: str) -> object:
+    """Import a layout or link name on first use and keep it (:pep:`562`)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the lazy names too, imported or not."""
+    return sorted({*globals(), *_LAZY})

@@ -14,6 +14,9 @@ trusted key signed it; a sigstore bundle verifies when the real sigstore ``Verif
 it against the trusted root (certificate chain, SCT, transparency log inclusion proof and
 promise) for one of the trusted (identity, issuer) pairs. With ``trust_config`` that is fully
 offline; without it, the public-good trusted root is fetched from its TUF repository.
+
+sigstore is imported only to check a bundle or load a trust config: it takes a quarter of a
+second, and verifying with keys alone never needs it.
 """
 
 from __future__ import annotations
@@ -27,11 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.x509 import Certificate, ExtensionNotFound
-from sigstore.errors import CertValidationError, VerificationError
-from sigstore.errors import Error as SigstoreError
-from sigstore.models import Bundle
-from sigstore.verify import Verifier
-from sigstore.verify.policy import Identity
 
 from bitwright.attest.dsse import verify_envelope
 from bitwright.attest.keys import SSlibKey, load_public_key
@@ -228,6 +226,10 @@ def _verify_keyless(
             "identity is given",
             hint="add the signer's identity and OIDC issuer under [[identities]] in the trust file",
         )
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import Bundle
+    from sigstore.verify import Verifier
+
     try:
         bundle = Bundle.from_json(json.dumps(bundle_json))
     except (SigstoreError, ValueError) as exc:
@@ -262,6 +264,8 @@ def _verify_keyless(
 
 
 def _reason(exc: BaseException) -> str:
+    from sigstore.errors import CertValidationError
+
     if isinstance(exc, CertValidationError):
         return f"the certificate does not chain to a trusted CA at signing time ({first_line(exc)})"
     return first_line(exc)
@@ -275,6 +279,9 @@ class _TrustedIdentities:
         self.matched: str | None = None
 
     def verify(self, cert: Certificate) -> None:
+        from sigstore.errors import VerificationError
+        from sigstore.verify.policy import Identity
+
         for trusted in self._identities:
             try:
                 Identity(identity=trusted.identity, issuer=trusted.issuer).verify(cert)

@@ -4,17 +4,25 @@
   model, its datasets and its software, and the file digests a verifier checks against it.
 * :mod:`.modelsig` -- the OpenSSF model signature (``model.sig``) over ``artifacts/``, which
   ``model_signing verify key`` accepts.
+
+CycloneDX's model and model-signing (which imports all of sigstore) take a third of a second
+to import, and a verifier often needs neither; so these names are imported on first use
+(:pep:`562`), reading a BOM from the light :mod:`._aibom_check`.
 """
 
-from bitwright.release.aibom import (
-    AIBOM_FILE,
-    ModelFacts,
-    aibom_subjects,
-    build_aibom,
-    flatten_metrics,
-    validate_aibom,
-)
-from bitwright.release.modelsig import MODEL_SIGNATURE_FILE, sign_model, verify_model
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bitwright.release.aibom import (
+        AIBOM_FILE,
+        ModelFacts,
+        aibom_subjects,
+        build_aibom,
+        flatten_metrics,
+        validate_aibom,
+    )
+    from bitwright.release.modelsig import MODEL_SIGNATURE_FILE, sign_model, verify_model
 
 __all__ = [
     "AIBOM_FILE",
@@ -27,3 +35,26 @@ __all__ = [
     "validate_aibom",
     "verify_model",
 ]
+
+_LAZY = {
+    # Reading a BOM needs only the light _aibom_check (aibom re-exports the same objects).
+    **dict.fromkeys(("AIBOM_FILE", "aibom_subjects", "validate_aibom"), "_aibom_check"),
+    **dict.fromkeys(("ModelFacts", "build_aibom", "flatten_metrics"), "aibom"),
+    **dict.fromkeys(("MODEL_SIGNATURE_FILE", "sign_model", "verify_model"), "modelsig"),
+}
+"""The names imported on first use, and the submodule each comes from."""
+
+
+def __getattr__(name: str) -> object:
+    """Import a BOM or model-signature name on first use and keep it (:pep:`562`)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the lazy names too, imported or not."""
+    return sorted({*globals(), *_LAZY})

@@ -5,7 +5,8 @@ release without one skips its check. What a release carries is checked, though: 
 claims other digests, or a model signature that does not verify with a trusted key, fails.
 OpenSSF model-signing verifies ECDSA keys only and reads a PEM file, so each trusted ECDSA
 key is written to a private temporary file in turn; keys in the release's ``keys/`` are
-never used.
+never used. model-signing (and the sigstore it imports) is loaded only when there is a
+signature to check with such a key.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from pathlib import Path
 from bitwright.attest.keys import SSlibKey, keyid8
 from bitwright.errors import VerificationFailed
 from bitwright.model import Sha256
-from bitwright.release.aibom import aibom_subjects, validate_aibom
+from bitwright.release import aibom_subjects, validate_aibom
 from bitwright.release.layout import ReleaseLayout
-from bitwright.release.modelsig import verify_model
 from bitwright.verify._run import SkipCheck
 from bitwright.verify.checks_provenance import describe_problems
 
@@ -81,6 +81,8 @@ def check_model_signature(
     usable = [k for k in keys if k.keytype == "ecdsa" and "public" in k.keyval]
     if not usable:
         raise SkipCheck("no trusted ECDSA key: OpenSSF model-signing verifies ECDSA keys only")
+    from bitwright.release import verify_model
+
     failures: list[VerificationFailed] = []
     with tempfile.TemporaryDirectory(prefix="bitwright-verify-") as scratch:
         for key in usable:

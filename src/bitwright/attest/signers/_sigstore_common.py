@@ -4,20 +4,23 @@ A sigstore instance is described by a ``ClientTrustConfig`` JSON (its trusted ro
 Fulcio CA, the Rekor and CT log keys; and its signing config: the service URLs). Verification
 needs only the trusted root, so a bare ``trusted_root.json`` is accepted there too. Without a
 file, the public-good instance's material comes from its TUF repository, which needs network.
+
+sigstore is imported inside the functions that load trust material: it takes a quarter of a
+second, and a verifier that trusts only keys never needs it.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from sigstore.errors import Error as SigstoreError
-from sigstore.models import ClientTrustConfig, TrustedRoot
-from sigstore_models.trustroot import v1 as trustroot_v1
 
 from bitwright.errors import OperationalError, UsageError
+
+if TYPE_CHECKING:
+    from sigstore.models import ClientTrustConfig, TrustedRoot
 
 __all__ = [
     "CLIENT_TRUST_CONFIG_MEDIA_TYPE",
@@ -46,6 +49,10 @@ def load_client_trust_config(path: Path) -> ClientTrustConfig:
         OperationalError: the file is missing or unreadable.
         UsageError: the file is not a ClientTrustConfig v0.1.
     """
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import ClientTrustConfig
+    from sigstore_models.trustroot import v1 as trustroot_v1
+
     data = _read_json(path)
     if data.get("mediaType") != CLIENT_TRUST_CONFIG_MEDIA_TYPE:
         raise UsageError(
@@ -75,6 +82,10 @@ def load_trusted_root(path: Path | None) -> TrustedRoot:
             root cannot be fetched.
         UsageError: the file is neither a ClientTrustConfig v0.1 nor a trusted root v0.1.
     """
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import TrustedRoot
+    from sigstore_models.trustroot import v1 as trustroot_v1
+
     if path is None:
         return public_good_trust_config().trusted_root
     data = _read_json(path)
@@ -110,6 +121,9 @@ def public_good_trust_config() -> ClientTrustConfig:
     Raises:
         OperationalError: the TUF repository cannot be reached or does not verify.
     """
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import ClientTrustConfig
+
     try:
         return ClientTrustConfig.production()
     except (SigstoreError, OSError) as exc:
