@@ -8,21 +8,24 @@ stdout. Exit 0 verified, 1 a check failed, 2 usage, 3 operational.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bitwright.attest.keys import load_public_key
-from bitwright.attest.trust import SigstoreIdentity, TrustPolicy, load_trust_file
 from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json, stderr
-from bitwright.digest import walk_tree
+from bitwright.digest import BackgroundTreeDigest, walk_tree
 from bitwright.errors import ExitCode, UsageError
 from bitwright.release.layout import ReleaseLayout
-from bitwright.verify import CheckStatus, VerifyReport, verify_release
+from bitwright.verify.report import CheckStatus, VerifyReport
+
+if TYPE_CHECKING:
+    from bitwright.attest.trust import TrustPolicy
 
 __all__ = ["trust_policy", "verify_command"]
 
@@ -47,6 +50,9 @@ def trust_policy(
         UsageError: nothing trusted, or identities and issuers that do not pair up.
         KeyProblem, OperationalError: a key or the trust file cannot be read.
     """
+    from bitwright.attest.keys import load_public_key
+    from bitwright.attest.trust import SigstoreIdentity, TrustPolicy, load_trust_file
+
     if len(identities) != len(issuers):
         raise UsageError(
             f"{len(identities)} --identity but {len(issuers)} --issuer given",
@@ -101,8 +107,11 @@ def verify_command(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check a release without rebuilding it: signatures, in-toto chain, artifact digests."""
-    policy = trust_policy(key or [], trust, identity or [], issuer or [], trust_config)
-    report = _verify_with_progress(release, policy)
+    with _hashing(release) as digests:  # from here on, the rest overlaps the hashing
+        policy = trust_policy(key or [], trust, identity or [], issuer or [], trust_config)
+        from bitwright.verify.verify import verify_release
+
+        report = verify_release(release, policy, digests=digests)
     _print_table(report)
     if json_out:
         emit_json(report.to_json())
@@ -119,17 +128,25 @@ def verify_command(
     raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
-def _verify_with_progress(release: Path, policy: TrustPolicy) -> VerifyReport:
-    """Verify, with a progress bar on a terminal when the artifacts are large."""
+@contextmanager
+def _hashing(release: Path) -> Iterator[BackgroundTreeDigest | None]:
+    """Start hashing the release's artifacts; a progress bar on a terminal when they are large.
+
+    Yields None when there is no ``artifacts/`` (the verifier then says what is missing).
+    """
     artifacts = ReleaseLayout(release).artifacts
-    if not stderr.is_terminal or not artifacts.is_dir():
-        return verify_release(release, policy)
-    total = sum(entry.size for entry in walk_tree(artifacts))
+    if not artifacts.is_dir():
+        yield None
+        return
+    total = sum(entry.size for entry in walk_tree(artifacts)) if stderr.is_terminal else 0
     if total <= PROGRESS_THRESHOLD:
-        return verify_release(release, policy)
+        with BackgroundTreeDigest(artifacts) as digests:
+            yield digests
+        return
     with byte_progress() as progress:
         task = progress.add_task("hashing artifacts", total=total)
-        return verify_release(release, policy, on_bytes=lambda n: progress.advance(task, n))
+        with BackgroundTreeDigest(artifacts, lambda n: progress.advance(task, n)) as digests:
+            yield digests
 
 
 def _print_table(report: VerifyReport) -> None:

@@ -5,6 +5,8 @@
 * :func:`digest_tree` -- a directory: per-file digests plus one tree digest over a
   ``sha256sum``-style listing whose format verifiers recompute (:mod:`.tree`); symlink and
   special-file rules in :mod:`.walk`.
+* :class:`BackgroundTreeDigest` -- :func:`digest_tree` in a child process, overlapping the
+  caller's own work without contending for Python's lock (:mod:`.background`).
 * :func:`digest_artifacts` -- repository paths into the in-toto materials/products map.
 * :class:`DigestCache` / :func:`default_cache` -- a persistent SQLite cache keyed by path and
   file identity (device, inode, size, mtime, ctime: :mod:`.identity`), so an unchanged file is
@@ -15,6 +17,7 @@ Trust note: whoever can write the cache file can make bitwright report any diges
 unchanged file; verifiers that must not trust the local machine pass ``cache=None``.
 """
 
+from bitwright.digest.background import BackgroundTreeDigest
 from bitwright.digest.cache import CacheStats, DigestCache, default_cache, default_cache_path
 from bitwright.digest.files import (
     CHUNK_SIZE,
@@ -34,6 +37,7 @@ from bitwright.digest.walk import TreeEntry, expand_paths, walk_tree
 
 __all__ = [
     "CHUNK_SIZE",
+    "BackgroundTreeDigest",
     "CacheStats",
     "DigestCache",
     "TreeDigest",

@@ -8,7 +8,15 @@
     provenance-signature  subjects  byproducts            (checks_provenance)
     dependencies                                          (checks_chain)
     aibom  model-signature                                (checks_release)
+
+The artifacts are hashed by a child process while the signature checks run
+(:class:`bitwright.digest.BackgroundTreeDigest`). :func:`verify_release` is imported on first
+use, so that a command can start that hashing before the verifier's own imports.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from bitwright.verify.report import (
     CHECK_NAMES,
@@ -17,7 +25,9 @@ from bitwright.verify.report import (
     CheckStatus,
     VerifyReport,
 )
-from bitwright.verify.verify import verify_release
+
+if TYPE_CHECKING:
+    from bitwright.verify.verify import verify_release
 
 __all__ = [
     "CHECK_NAMES",
@@ -27,3 +37,12 @@ __all__ = [
     "VerifyReport",
     "verify_release",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name != "verify_release":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from bitwright.verify.verify import verify_release
+
+    globals()[name] = verify_release
+    return verify_release

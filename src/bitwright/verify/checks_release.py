@@ -12,7 +12,7 @@ signature to check with such a key.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bitwright.attest.keys import SSlibKey, keyid8
@@ -23,16 +23,29 @@ from bitwright.release.layout import ReleaseLayout
 from bitwright.verify._run import SkipCheck
 from bitwright.verify.checks_provenance import describe_problems
 
-__all__ = ["check_aibom", "check_model_signature"]
+__all__ = ["check_aibom", "check_model_signature", "prepare_release_checks"]
 
 _ARTIFACTS_PREFIX = "artifacts/"
 
 
-def check_aibom(release: ReleaseLayout, artifacts: Mapping[str, Sha256]) -> tuple[None, str]:
+def prepare_release_checks(release: ReleaseLayout) -> None:
+    """Import what the model signature check needs (model-signing takes ~0.5 s to import).
+
+    The verifier calls this while the artifacts are still being hashed; the check imports
+    the same itself when it was not called.
+    """
+    if release.model_signature.is_file():
+        import bitwright.release.modelsig  # noqa: F401
+
+
+def check_aibom(
+    release: ReleaseLayout, artifacts: Callable[[], Mapping[str, Sha256]]
+) -> tuple[None, str]:
     """Check the AI BOM against the CycloneDX 1.6 schema and its file digests against artifacts.
 
     The BOM names model files by their path under ``artifacts/`` (a leading ``artifacts/``
-    is accepted too).
+    is accepted too). ``artifacts`` gives the digests of ``artifacts/``; it is called only
+    after the schema check, so that check overlaps hashing still under way.
 
     Raises:
         SkipCheck: the release has no AI BOM.
@@ -49,9 +62,10 @@ def check_aibom(release: ReleaseLayout, artifacts: Mapping[str, Sha256]) -> tupl
     validate_aibom(text)
     problems: list[str] = []
     claimed = aibom_subjects(text)
+    digests = artifacts()
     for name, digest in sorted(claimed.items()):
-        relative = name if name in artifacts else name.removeprefix(_ARTIFACTS_PREFIX)
-        actual = artifacts.get(relative)
+        relative = name if name in digests else name.removeprefix(_ARTIFACTS_PREFIX)
+        actual = digests.get(relative)
         if actual is None:
             problems.append(f"{path.name} lists {name}, which is not in artifacts/")
         elif actual != digest:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bitwright.attest.trust import TrustPolicy
-from bitwright.digest import digest_tree
+from bitwright.digest import BackgroundTreeDigest
 from bitwright.errors import OperationalError, UsageError
 from bitwright.release.layout import ReleaseLayout
 from bitwright.verify._run import run_check, skipped
@@ -36,10 +36,15 @@ from bitwright.verify.checks_provenance import (
     check_provenance_signature,
     check_subjects,
 )
-from bitwright.verify.checks_release import check_aibom, check_model_signature
+from bitwright.verify.checks_release import (
+    check_aibom,
+    check_model_signature,
+    prepare_release_checks,
+)
 from bitwright.verify.report import (
     AIBOM,
     BYPRODUCTS,
+    CHECK_NAMES,
     DEPENDENCIES,
     IN_TOTO,
     LAYOUT_EXPIRY,
@@ -63,8 +68,13 @@ def verify_release(
     *,
     now: datetime | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    digests: BackgroundTreeDigest | None = None,
 ) -> VerifyReport:
     """Verify the release directory ``release``: signatures, the in-toto chain, digests.
+
+    The artifacts are hashed in the background (:class:`BackgroundTreeDigest`) while the
+    checks that do not need their digests run; the report lists the checks in their fixed
+    order.
 
     Args:
         release: the release directory (``bitwright release`` writes it).
@@ -73,6 +83,9 @@ def verify_release(
             expiry check always uses the clock.
         on_bytes: progress callback with the bytes of ``artifacts/`` hashed so far (it may
             be called from worker threads).
+        digests: the hashing of this release's ``artifacts/`` if the caller started it
+            already (a command starts a child process before its imports, so that they
+            overlap); a thread is started here otherwise.
 
     Returns:
         One result per check (see :data:`bitwright.verify.report.CHECK_NAMES`); ``ok``
@@ -92,43 +105,61 @@ def verify_release(
     root = release.resolve()  # absolute: its prefix is stripped from details without ambiguity
     layout = ReleaseLayout(root)
     _require_release(layout)
-    artifacts = digest_tree(layout.artifacts, on_bytes=on_bytes).files
-    checks: list[CheckResult] = []
+    if digests is not None and digests.root.resolve() == layout.artifacts:
+        return _verify(release, layout, policy, now, digests)
+    # A warm caller has little Python work left to overlap: a thread starts hashing at once.
+    with BackgroundTreeDigest(layout.artifacts, on_bytes, child=False) as own:
+        return _verify(release, layout, policy, now, own)
 
-    result, trusted = run_check(
+
+def _verify(
+    release: Path,
+    layout: ReleaseLayout,
+    policy: TrustPolicy,
+    now: datetime | None,
+    digests: BackgroundTreeDigest,
+) -> VerifyReport:
+    results: dict[str, CheckResult] = {}
+
+    results[LAYOUT_SIGNATURE], trusted = run_check(
         LAYOUT_SIGNATURE, lambda: check_layout_signature(layout.layout, policy.keys)
     )
-    checks.append(result)
     if trusted is None:
-        checks += [skipped(LAYOUT_EXPIRY, _NO_LAYOUT), skipped(IN_TOTO, _NO_LAYOUT)]
+        results[LAYOUT_EXPIRY] = skipped(LAYOUT_EXPIRY, _NO_LAYOUT)
+        results[IN_TOTO] = skipped(IN_TOTO, _NO_LAYOUT)
     else:
         moment = now or datetime.now(UTC)
-        checks.append(run_check(LAYOUT_EXPIRY, lambda: check_layout_expiry(trusted, moment))[0])
-        checks.append(run_check(IN_TOTO, lambda: check_in_toto(trusted, layout.links))[0])
+        results[LAYOUT_EXPIRY] = run_check(
+            LAYOUT_EXPIRY, lambda: check_layout_expiry(trusted, moment)
+        )[0]
+        results[IN_TOTO] = run_check(IN_TOTO, lambda: check_in_toto(trusted, layout.links))[0]
 
-    result, statement = run_check(
+    results[PROVENANCE_SIGNATURE], statement = run_check(
         PROVENANCE_SIGNATURE, lambda: check_provenance_signature(layout, policy)
     )
-    checks.append(result)
-    if statement is None:
-        checks += [skipped(n, _NO_PROVENANCE) for n in (SUBJECTS, BYPRODUCTS, DEPENDENCIES)]
-    else:
-        checks.append(run_check(SUBJECTS, lambda: check_subjects(statement, artifacts))[0])
-        checks.append(run_check(BYPRODUCTS, lambda: check_byproducts(statement, layout))[0])
+    if statement is not None:
+        results[BYPRODUCTS] = run_check(BYPRODUCTS, lambda: check_byproducts(statement, layout))[0]
         if trusted is None:
-            checks.append(skipped(DEPENDENCIES, _NO_LAYOUT))
+            results[DEPENDENCIES] = skipped(DEPENDENCIES, _NO_LAYOUT)
         else:
-            checks.append(
-                run_check(
-                    DEPENDENCIES, lambda: check_dependencies(statement, trusted, layout.links)
-                )[0]
-            )
+            results[DEPENDENCIES] = run_check(
+                DEPENDENCIES, lambda: check_dependencies(statement, trusted, layout.links)
+            )[0]
 
-    checks.append(run_check(AIBOM, lambda: check_aibom(layout, artifacts))[0])
-    checks.append(
-        run_check(MODEL_SIGNATURE, lambda: check_model_signature(layout, policy.keys, artifacts))[0]
-    )
-    return VerifyReport(release=str(release), checks=tuple(_relative(c, root) for c in checks))
+    prepare_release_checks(layout)  # model-signing's imports, while the hashing goes on
+    # The BOM's schema check still overlaps the hashing; it waits for the digests last.
+    results[AIBOM] = run_check(AIBOM, lambda: check_aibom(layout, digests.result))[0]
+    artifacts = digests.result()
+    if statement is None:
+        for name in (SUBJECTS, BYPRODUCTS, DEPENDENCIES):
+            results[name] = skipped(name, _NO_PROVENANCE)
+    else:
+        results[SUBJECTS] = run_check(SUBJECTS, lambda: check_subjects(statement, artifacts))[0]
+    results[MODEL_SIGNATURE] = run_check(
+        MODEL_SIGNATURE, lambda: check_model_signature(layout, policy.keys, artifacts)
+    )[0]
+    checks = tuple(_relative(results[name], layout.root) for name in CHECK_NAMES)
+    return VerifyReport(release=str(release), checks=checks)
 
 
 def _relative(check: CheckResult, root: Path) -> CheckResult:
