@@ -31,7 +31,6 @@ from bitwright.errors import BitwrightError, ExitCode, StageFailed
 
 __all__ = ["StageServer"]
 
-_POLL_SECONDS = 0.2
 _READ_TIMEOUT = 30.0
 
 
@@ -59,7 +58,6 @@ class StageServer:
         try:
             listener.bind(str(path))
             listener.listen(4)
-            listener.settimeout(_POLL_SECONDS)
         except OSError:
             listener.close()
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -76,6 +74,9 @@ class StageServer:
         trace: TracebackType | None,
     ) -> None:
         self._stop.set()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):  # wakes a blocked accept() at once on Linux
+                self._listener.shutdown(socket.SHUT_RDWR)
         # A call still running means DVC went away mid-stage; the process is ending and
         # the stage's sandbox dies with it, so only an idle server is waited for.
         if self._thread is not None and not self._busy.is_set():
@@ -89,9 +90,7 @@ class StageServer:
         assert self._listener is not None
         while not self._stop.is_set():
             try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
+                conn, _ = self._listener.accept()  # shutdown() in __exit__ ends the wait
             except OSError:
                 return
             self._busy.set()
