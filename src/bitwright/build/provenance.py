@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from bitwright.attest.provenance import (
 from bitwright.attest.signers import AttestationSigner
 from bitwright.build.context import BuildContext
 from bitwright.build.paths import ProjectPaths
-from bitwright.digest import default_cache, digest_artifacts
+from bitwright.digest import default_cache, digest_artifacts, sha256_file
 from bitwright.model import ArtifactMap, Pipeline, Sha256
 from bitwright.pins import builder_id, builder_kind
 
@@ -52,10 +51,6 @@ def _confirmed(link: dict[str, Any]) -> dict[str, Any]:
     return confirmed
 
 
-def _sha256_bytes(path: Path) -> Sha256:
-    return Sha256(hashlib.sha256(path.read_bytes()).hexdigest())
-
-
 def write_build_provenance(
     paths: ProjectPaths,
     pipeline: Pipeline,
@@ -70,7 +65,7 @@ def write_build_provenance(
     link_digests: dict[str, tuple[str, Sha256]] = {}
     confirmed: dict[str, dict[str, Any]] = {}
     for stage, link_path in links.items():
-        link_digests[stage] = (link_path.name, _sha256_bytes(link_path))
+        link_digests[stage] = (link_path.name, sha256_file(link_path))
         payload, _ = read_link(link_path)
         confirmed[stage] = _confirmed(payload)
     pins = context.pins
@@ -86,7 +81,7 @@ def write_build_provenance(
         finished_on=finished_on,
         links=link_digests,
         confirmed=confirmed,
-        layout_sha256=_sha256_bytes(paths.layout),
+        layout_sha256=sha256_file(paths.layout),
     )
     bundle: dict[str, Any] | None = None
 

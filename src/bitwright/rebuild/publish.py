@@ -25,6 +25,7 @@ from bitwright.attest.vsa import (
     build_vsa,
     write_vsa,
 )
+from bitwright.digest import sha256_file
 from bitwright.rebuild.compare import Tolerance, Verdict
 from bitwright.rebuild.report import RebuildReport, report_markdown
 from bitwright.release.layout import ReleaseLayout
@@ -76,16 +77,12 @@ def verified_levels(verdict: Verdict, *, stage: str | None) -> list[str]:
     return []
 
 
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _input_attestations(release: Path) -> list[tuple[str, str, str]]:
     layout = ReleaseLayout(release)
     files = [layout.provenance, layout.provenance_bundle, layout.layout]
     files += sorted(layout.links.glob("*.link")) if layout.links.is_dir() else []
     return [
-        (f.relative_to(release).as_posix(), f.resolve().as_uri(), _sha256_file(f))
+        (f.relative_to(release).as_posix(), f.resolve().as_uri(), sha256_file(f))
         for f in files
         if f.is_file()
     ]
