@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import mmap
 import os
 import queue
 import stat
@@ -91,11 +92,21 @@ def stat_regular(path: Path | str) -> os.stat_result:
     return st
 
 
+def chunk_buffer() -> mmap.mmap:
+    """A reusable read buffer of :data:`CHUNK_SIZE` bytes, page-aligned.
+
+    Anonymous memory from ``mmap`` rather than a ``bytearray`` from the heap: reading into
+    a heap buffer made a fresh process's first 2 GiB of hashing on two threads ~100 ms
+    slower here (the same afterwards), a page-aligned mapping did not.
+    """
+    return mmap.mmap(-1, CHUNK_SIZE)
+
+
 def _hash_open_file(
     fd: int,
     size: int,
     shown: str,
-    buf: bytearray,
+    buf: mmap.mmap,
     on_bytes: ByteCallback | None,
     stop: threading.Event,
 ) -> tuple[Sha256, int]:
@@ -134,7 +145,7 @@ def _hash_open_file(
 def _hash_path(
     path: str,
     expected: os.stat_result,
-    buf: bytearray,
+    buf: mmap.mmap,
     on_bytes: ByteCallback | None,
     stop: threading.Event,
 ) -> tuple[Sha256, FileIdentity, int]:
@@ -228,7 +239,7 @@ class _Run:
         self.flushed_at = time.monotonic()
         self.results: queue.SimpleQueue[list[_Result] | BaseException] = queue.SimpleQueue()
 
-    def hash_task(self, task: _Task, buf: bytearray) -> list[_Result]:
+    def hash_task(self, task: _Task, buf: mmap.mmap) -> list[_Result]:
         results: list[_Result] = []
         for path in task.paths:
             if self.stop.is_set():
@@ -241,7 +252,7 @@ class _Run:
 
     def work(self, tasks: deque[_Task]) -> None:
         """Take tasks from ``tasks`` (shared with other threads) until none is left."""
-        buf = bytearray(CHUNK_SIZE)
+        buf = chunk_buffer()
         while not self.stop.is_set():
             try:
                 task = tasks.popleft()  # atomic: deques are safe across threads
@@ -277,7 +288,7 @@ class _Run:
         large, small = _plan(todo)
         try:
             if workers <= 1 or len(large) + min(1, len(small)) <= 1:
-                buf = bytearray(CHUNK_SIZE)  # one lane: the calling thread does it all
+                buf = chunk_buffer()  # one lane: the calling thread does it all
                 for task in (*large, *small):
                     self.collect(self.hash_task(task, buf))
                 return
