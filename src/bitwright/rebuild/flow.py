@@ -17,7 +17,6 @@ checked by ``verify_release``; the rebuild is signed with the verifier's own key
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,6 +32,7 @@ from bitwright.attest.statement import SOURCE, Statement, dvc_parameters
 from bitwright.attest.trust import TrustPolicy, verify_attestation
 from bitwright.build import ProjectPaths, build
 from bitwright.build.orchestrate import build_stage
+from bitwright.digest import sha256_file
 from bitwright.errors import CheckFailed, OperationalError, UsageError
 from bitwright.model import Pipeline
 from bitwright.pins import pin_container, pin_environment
@@ -239,7 +239,7 @@ def rebuild_release(
         )
     tolerances = stage_tolerances(load_params(ws), pipeline.names, tolerance)
     policy_doc = policy_document(policy, tolerances, strict_env=strict_env, stage=stage)
-    params_sha = hashlib.sha256((ws / external.params.path).read_bytes()).hexdigest()
+    params_sha = sha256_file(ws / external.params.path)
     if params_sha != external.params.sha256:
         report = run.report(
             Verdict.DIFFERENT,
