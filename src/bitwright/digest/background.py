@@ -18,6 +18,7 @@ then ``r JSON`` (relative path -> sha256) or ``e JSON`` (an error's kind, messag
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -53,6 +54,7 @@ class BackgroundTreeDigest:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                env=_child_environment(),
             )
         target = self._read if child else self._hash
         self._reader = threading.Thread(target=target, name="bitwright-hash", daemon=True)
@@ -125,6 +127,14 @@ class BackgroundTreeDigest:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _child_environment() -> dict[str, str]:
+    """This environment, with this bitwright first on the path (however it was imported)."""
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _files(text: bytes) -> dict[str, Sha256]:
