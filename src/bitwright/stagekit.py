@@ -17,10 +17,15 @@ This module is imported inside the stage process, so it imports nothing heavy bu
 from __future__ import annotations
 
 import atexit
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import json
 import os
 import random
 import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 from bitwright.model.jsonable import to_jsonable
@@ -63,7 +68,7 @@ def begin() -> DeterminismSettings:
     import torch
 
     torch.manual_seed(settings.seed)
-    torch.use_deterministic_algorithms(settings.torch_deterministic)
+    _use_deterministic_algorithms(torch, settings.torch_deterministic)
     torch.backends.cudnn.deterministic = settings.torch_deterministic
     torch.backends.cudnn.benchmark = settings.cudnn_benchmark
     torch.backends.cuda.matmul.allow_tf32 = settings.allow_tf32
@@ -74,6 +79,68 @@ def begin() -> DeterminismSettings:
     _write(observe("start"))
     atexit.register(lambda: _write(observe("exit")))
     return settings
+
+
+def _use_deterministic_algorithms(torch: Any, mode: bool) -> None:
+    """``torch.use_deterministic_algorithms(mode)`` without importing TorchInductor now.
+
+    torch 2.13 imports ``torch._inductor.config`` there only to set its ``deterministic``
+    flag, which costs ~1.1 s in every stage process, though most stages never compile. The
+    same two settings are made here: the algorithms flag at once, and the inductor flag at
+    once if TorchInductor is loaded, else the moment it is imported (a one-shot import hook).
+    """
+    torch._C._set_deterministic_algorithms(mode, warn_only=False)
+    config = sys.modules.get(_INDUCTOR_CONFIG)
+    if config is not None:
+        _use_deterministic_inductor(config, mode)
+        return
+    sys.meta_path.insert(
+        0, _AfterImport(_INDUCTOR_CONFIG, lambda module: _use_deterministic_inductor(module, mode))
+    )
+
+
+def _use_deterministic_inductor(config: ModuleType, mode: bool) -> None:
+    setattr(config, "deterministic", mode)  # noqa: B010 (the module is not typed here)
+
+
+_INDUCTOR_CONFIG = "torch._inductor.config"
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``then(module)`` right after the module ``name`` is first imported, once."""
+
+    def __init__(self, name: str, then: Callable[[ModuleType], None]) -> None:
+        self._name = name
+        self._then = then
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self._name:
+            return None
+        sys.meta_path.remove(self)  # one-shot, and out of the way of the real search
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ThenLoader(spec.loader, self._then)
+        return spec
+
+
+class _ThenLoader(importlib.abc.Loader):
+    """A loader that runs the real one, then a callback on the loaded module."""
+
+    def __init__(self, loader: importlib.abc.Loader, then: Callable[[ModuleType], None]) -> None:
+        self._loader = loader
+        self._then = then
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        self._then(module)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, is_package, ... of the real one
+        return getattr(self._loader, name)
 
 
 def observe(phase: str) -> Receipt:
