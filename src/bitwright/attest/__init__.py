@@ -14,9 +14,9 @@ Links and layouts are pydantic models, slow to import; their names are imported 
 (:pep:`562`), so code that only needs keys or envelopes does not pay for them.
 """
 
-import importlib
 from typing import TYPE_CHECKING
 
+from bitwright._lazy import lazy_names
 from bitwright.attest.canonical import canonical_json
 from bitwright.attest.dsse import (
     INTOTO_PAYLOAD_TYPE,
@@ -92,23 +92,6 @@ _LAYOUT_NAMES = (
     "write_layout",
 )
 _LINK_NAMES = ("LINKS_DIR", "Link", "build_link", "link_filename", "read_link", "write_link")
-_LAZY = {
-    **dict.fromkeys(_LAYOUT_NAMES, "layout"),
-    **dict.fromkeys(_LINK_NAMES, "link"),
-}
-"""The names imported on first use, and the submodule each comes from."""
-
-
-def __getattr__(name: str) -> object:
-    """Import a layout or link name on first use and keep it (:pep:`562`)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """List the lazy names too, imported or not."""
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names(
+    __name__, {**dict.fromkeys(_LAYOUT_NAMES, "layout"), **dict.fromkeys(_LINK_NAMES, "link")}
+)

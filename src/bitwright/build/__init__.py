@@ -14,8 +14,9 @@ imported without the rest.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bitwright._lazy import lazy_names
 
 if TYPE_CHECKING:
     from bitwright.build.context import BuildContext
@@ -25,19 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = ["BuildContext", "BuildResult", "ProjectPaths", "build", "run_stage"]
 
-_HOMES = {
-    "BuildContext": "bitwright.build.context",
-    "BuildResult": "bitwright.build.orchestrate",
-    "build": "bitwright.build.orchestrate",
-    "ProjectPaths": "bitwright.build.paths",
-    "run_stage": "bitwright.build.stage",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "BuildContext": "context",
+        "BuildResult": "orchestrate",
+        "build": "orchestrate",
+        "ProjectPaths": "paths",
+        "run_stage": "stage",
+    },
+)

@@ -10,8 +10,9 @@ to import, and a verifier often needs neither; so these names are imported on fi
 (:pep:`562`), reading a BOM from the light :mod:`._aibom_check`.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from bitwright._lazy import lazy_names
 
 if TYPE_CHECKING:
     from bitwright.release.aibom import (
@@ -36,25 +37,12 @@ __all__ = [
     "verify_model",
 ]
 
-_LAZY = {
-    # Reading a BOM needs only the light _aibom_check (aibom re-exports the same objects).
-    **dict.fromkeys(("AIBOM_FILE", "aibom_subjects", "validate_aibom"), "_aibom_check"),
-    **dict.fromkeys(("ModelFacts", "build_aibom", "flatten_metrics"), "aibom"),
-    **dict.fromkeys(("MODEL_SIGNATURE_FILE", "sign_model", "verify_model"), "modelsig"),
-}
-"""The names imported on first use, and the submodule each comes from."""
-
-
-def __getattr__(name: str) -> object:
-    """Import a BOM or model-signature name on first use and keep it (:pep:`562`)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """List the lazy names too, imported or not."""
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        # Reading a BOM needs only the light _aibom_check (aibom re-exports the same objects).
+        **dict.fromkeys(("AIBOM_FILE", "aibom_subjects", "validate_aibom"), "_aibom_check"),
+        **dict.fromkeys(("ModelFacts", "build_aibom", "flatten_metrics"), "aibom"),
+        **dict.fromkeys(("MODEL_SIGNATURE_FILE", "sign_model", "verify_model"), "modelsig"),
+    },
+)

@@ -9,15 +9,16 @@
     dependencies                                          (checks_chain)
     aibom  model-signature                                (checks_release)
 
-The artifacts are hashed by a child process while the signature checks run
+The artifacts are hashed in the background while the signature checks run
 (:class:`bitwright.digest.BackgroundTreeDigest`). :func:`verify_release` is imported on first
 use, so that a command can start that hashing before the verifier's own imports.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bitwright._lazy import lazy_names
 from bitwright.verify.report import (
     CHECK_NAMES,
     MANDATORY_CHECKS,
@@ -39,10 +40,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name != "verify_release":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from bitwright.verify.verify import verify_release
-
-    globals()[name] = verify_release
-    return verify_release
+__getattr__, __dir__ = lazy_names(__name__, {"verify_release": "verify"})
