@@ -15,8 +15,10 @@ imports nothing else of bitwright.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "MAX_MESSAGE",
@@ -25,6 +27,7 @@ __all__ = [
     "StageCall",
     "StageReply",
     "parse_stage_args",
+    "recv_line",
 ]
 
 SOCKET_ENV = "BITWRIGHT_STAGE_SOCKET"
@@ -73,9 +76,7 @@ class StageCall:
         Raises:
             ValueError: it is not such a line.
         """
-        data = json.loads(line)
-        if not isinstance(data, dict):
-            raise ValueError("a stage call is a JSON object")
+        data = _json_object(line, "stage call")
         argv, env = data.get("argv"), data.get("env")
         strict = data.get("strict")
         if not (
@@ -117,9 +118,7 @@ class StageReply:
         Raises:
             ValueError: it is not such a line.
         """
-        data = json.loads(line)
-        if not isinstance(data, dict):
-            raise ValueError("a stage reply is a JSON object")
+        data = _json_object(line, "stage reply")
         code, lines = data.get("exit_code"), data.get("lines")
         if not isinstance(code, int) or not isinstance(lines, list):
             raise ValueError("a stage reply has an exit_code and lines")
@@ -131,6 +130,32 @@ class StageReply:
                 raise ValueError("a stage reply line is a [level, text] pair")
             pairs.append((item[0], item[1]))
         return cls(code, tuple(pairs))
+
+
+def recv_line(conn: socket.socket) -> bytes:
+    """Read one line (without its newline) from ``conn``, up to its end or the peer's close.
+
+    Raises:
+        ValueError: the line is longer than :data:`MAX_MESSAGE`.
+        OSError: the connection failed.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := conn.recv(65536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if b"\n" in chunk:
+            break
+        if size > MAX_MESSAGE:
+            raise ValueError(f"a line longer than {MAX_MESSAGE} bytes")
+    return b"".join(chunks).split(b"\n", 1)[0]
+
+
+def _json_object(line: bytes, what: str) -> dict[str, Any]:
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError(f"a {what} is a JSON object")
+    return data
 
 
 def parse_stage_args(args: Sequence[str]) -> tuple[str, tuple[str, ...], bool | None, bool] | None:

@@ -26,7 +26,13 @@ from types import TracebackType
 
 from bitwright.build.context import BuildContext
 from bitwright.build.stage import run_stage
-from bitwright.build.stagecall import MAX_MESSAGE, SOCKET_ENV, TOKEN_ENV, StageCall, StageReply
+from bitwright.build.stagecall import (
+    SOCKET_ENV,
+    TOKEN_ENV,
+    StageCall,
+    StageReply,
+    recv_line,
+)
 from bitwright.errors import BitwrightError, ExitCode, StageFailed
 
 __all__ = ["StageServer"]
@@ -103,11 +109,9 @@ class StageServer:
     def _answer(self, conn: socket.socket) -> None:
         conn.settimeout(_READ_TIMEOUT)
         try:
-            line = _read_line(conn)
+            call = StageCall.decode(recv_line(conn))
         except OSError:
             return
-        try:
-            call = StageCall.decode(line)
         except ValueError as exc:
             reply = _refusal(f"malformed stage call: {exc}")
         else:
@@ -155,17 +159,3 @@ class StageServer:
 
 def _refusal(message: str) -> StageReply:
     return StageReply(int(ExitCode.USAGE), (("error", message),))
-
-
-def _read_line(conn: socket.socket) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if b"\n" in chunk or size > MAX_MESSAGE:
-            break
-    return b"".join(chunks).split(b"\n", 1)[0]

@@ -15,12 +15,12 @@ import sys
 from collections.abc import Sequence
 
 from bitwright.build.stagecall import (
-    MAX_MESSAGE,
     SOCKET_ENV,
     TOKEN_ENV,
     StageCall,
     StageReply,
     parse_stage_args,
+    recv_line,
 )
 
 __all__ = ["forward"]
@@ -66,14 +66,7 @@ def _exchange(path: str, call: StageCall) -> StageReply:
         conn.connect(path)
         conn.sendall(call.encode())
         conn.shutdown(socket.SHUT_WR)
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := conn.recv(65536):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_MESSAGE:
-                raise ValueError("the build's answer is too long")
-    data = b"".join(chunks)
-    if not data:
+        line = recv_line(conn)
+    if not line:
         raise ValueError("the build closed the connection without an answer")
-    return StageReply.decode(data.split(b"\n", 1)[0])
+    return StageReply.decode(line)
