@@ -5,8 +5,8 @@
 * :func:`digest_tree` -- a directory: per-file digests plus one tree digest over a
   ``sha256sum``-style listing whose format verifiers recompute (:mod:`.tree`); symlink and
   special-file rules in :mod:`.walk`.
-* :class:`BackgroundTreeDigest` -- :func:`digest_tree` in a child process, overlapping the
-  caller's own work without contending for Python's lock (:mod:`.background`).
+* :class:`BackgroundTreeDigest` -- :func:`digest_tree` in a child process (or a thread) while
+  the caller does other work (:mod:`.background`).
 * :func:`digest_artifacts` -- repository paths into the in-toto materials/products map.
 * :class:`DigestCache` / :func:`default_cache` -- a persistent SQLite cache keyed by path and
   file identity (device, inode, size, mtime, ctime: :mod:`.identity`), so an unchanged file is

@@ -46,7 +46,7 @@ class BackgroundTreeDigest:
         self.root = Path(root)
         self._on_bytes = on_bytes
         self._files: dict[str, Sha256] | None = None
-        self._error: BitwrightError | None = None
+        self._error: BaseException | None = None
         self._child: subprocess.Popen[bytes] | None = None
         if child:
             self._child = subprocess.Popen(
@@ -63,7 +63,7 @@ class BackgroundTreeDigest:
     def _hash(self) -> None:
         try:
             self._files = dict(digest_tree(self.root, on_bytes=self._on_bytes).files)
-        except BitwrightError as exc:
+        except BaseException as exc:  # raised again in the thread that asks for the result
             self._error = exc
 
     def _read(self) -> None:
@@ -95,7 +95,7 @@ class BackgroundTreeDigest:
         if self._error is not None:
             raise self._error
         if self._files is None:
-            assert self._child is not None  # a thread sets one or the other
+            assert self._child is not None  # a thread sets the digests or an error
             assert self._child.stderr is not None
             last = (
                 self._child.stderr.read().decode(errors="replace").strip().splitlines() or [""]

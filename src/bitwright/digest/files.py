@@ -92,7 +92,7 @@ def stat_regular(path: Path | str) -> os.stat_result:
     return st
 
 
-def chunk_buffer() -> mmap.mmap:
+def _chunk_buffer() -> mmap.mmap:
     """A reusable read buffer of :data:`CHUNK_SIZE` bytes, page-aligned.
 
     Anonymous memory from ``mmap`` rather than a ``bytearray`` from the heap: reading into
@@ -252,7 +252,7 @@ class _Run:
 
     def work(self, tasks: deque[_Task]) -> None:
         """Take tasks from ``tasks`` (shared with other threads) until none is left."""
-        buf = chunk_buffer()
+        buf = _chunk_buffer()
         while not self.stop.is_set():
             try:
                 task = tasks.popleft()  # atomic: deques are safe across threads
@@ -288,7 +288,7 @@ class _Run:
         large, small = _plan(todo)
         try:
             if workers <= 1 or len(large) + min(1, len(small)) <= 1:
-                buf = chunk_buffer()  # one lane: the calling thread does it all
+                buf = _chunk_buffer()  # one lane: the calling thread does it all
                 for task in (*large, *small):
                     self.collect(self.hash_task(task, buf))
                 return

@@ -72,10 +72,6 @@ def _header_name_version(text: str) -> tuple[str | None, str | None] | None:
         last = field.lower()
         if field and last in _WANTED:
             found.setdefault(last, value.lstrip(" \t"))
-    return _fields(found)
-
-
-def _fields(found: dict[str, str]) -> tuple[str | None, str | None]:
     return found.get("name"), found.get("version")
 
 
