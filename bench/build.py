@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bitwright.build.data import pull_missing_data
+from bitwright.builder.data import pull_missing_data
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

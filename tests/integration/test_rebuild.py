@@ -21,10 +21,10 @@ from bitwright.attest import Link, generate_keypair, load_public_key, load_signe
 from bitwright.attest.signers import KeySigner
 from bitwright.attest.trust import TrustPolicy
 from bitwright.attest.vsa import read_vsa
-from bitwright.build import ProjectPaths
-from bitwright.build.context import read_context
-from bitwright.build.preflight import utc_now
-from bitwright.build.provenance import write_build_provenance
+from bitwright.builder import ProjectPaths
+from bitwright.builder.context import read_context
+from bitwright.builder.preflight import utc_now
+from bitwright.builder.provenance import write_build_provenance
 from bitwright.digest import sha256_file
 from bitwright.errors import OperationalError, VerificationFailed
 from bitwright.pipeline import load_pipeline

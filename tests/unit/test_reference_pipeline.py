@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from bitwright.build.data import pull_missing_data
+from bitwright.builder.data import pull_missing_data
 from bitwright.model import DeterminismSettings, to_jsonable
 
 pytestmark = pytest.mark.slow

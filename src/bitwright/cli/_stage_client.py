@@ -1,7 +1,7 @@
 """``bitwright stage run`` under a build: hand the stage to the build process and wait.
 
 DVC starts one ``bitwright stage run`` per stage. When the build that started DVC serves stage
-calls (:mod:`bitwright.build.stagecall`), this process only forwards its arguments and prints
+calls (:mod:`bitwright.builder.stagecall`), this process only forwards its arguments and prints
 the answer: it imports nothing but the standard library and the protocol, so a stage costs the
 build no second start-up of bitwright. Any other form of the command (no ``--``, an unknown
 option) is left to the full command-line parser, which explains what is wrong.
@@ -14,7 +14,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from bitwright.build.stagecall import (
+from bitwright.builder.stagecall import (
     SOCKET_ENV,
     TOKEN_ENV,
     StageCall,

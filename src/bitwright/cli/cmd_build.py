@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bitwright.build import build
+from bitwright.builder import build
 from bitwright.cli.app import app, emit_json, stderr
 
 __all__ = ["build_command"]

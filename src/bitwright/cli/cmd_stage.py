@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bitwright.build import run_stage
+from bitwright.builder import run_stage
 from bitwright.cli.app import stage_app, stderr
 from bitwright.errors import StageFailed
 

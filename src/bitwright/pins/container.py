@@ -5,7 +5,7 @@ The lock is TOML, one table per image role (``[images.build]`` is the stage imag
     schema = 1
 
     [images.build]
-    name = "ghcr.io/bitwright/build:py3.11-bookworm"   # where it is pushed
+    name = "ghcr.io/bitwright/builder:py3.11-bookworm"   # where it is pushed
     digest = "sha256:<64 hex>"                         # manifest digest, what podman runs
     containerfile = "containers/Containerfile"         # repository-relative
     containerfile_sha256 = "<64 hex>"                  # of that file when the image was built

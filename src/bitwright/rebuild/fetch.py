@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bitwright.attest.statement import Statement
-from bitwright.build.data import dvc_executable
+from bitwright.builder.data import dvc_executable
 from bitwright.errors import DirtyTreeError, OperationalError
 from bitwright.pins import DVC_ENV, pin_data
 from bitwright.pins.data import find_dvc_files, read_dvc_file

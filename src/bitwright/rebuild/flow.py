@@ -30,8 +30,8 @@ from bitwright.attest.dsse import INTOTO_PAYLOAD_TYPE
 from bitwright.attest.provenance import parse_statement
 from bitwright.attest.statement import SOURCE, Statement, dvc_parameters
 from bitwright.attest.trust import TrustPolicy, verify_attestation
-from bitwright.build import ProjectPaths, build
-from bitwright.build.orchestrate import build_stage
+from bitwright.builder import ProjectPaths, build
+from bitwright.builder.orchestrate import build_stage
 from bitwright.digest import sha256_file
 from bitwright.errors import CheckFailed, OperationalError, UsageError
 from bitwright.model import Pipeline

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bitwright.build.data import dvc_executable
-from bitwright.build.stage import stage_materials
+from bitwright.builder.data import dvc_executable
+from bitwright.builder.stage import stage_materials
 from bitwright.digest import digest_artifacts
 from bitwright.errors import OperationalError
 from bitwright.model import Pipeline

@@ -24,7 +24,7 @@ from bitwright.attest.dsse import read_envelope, unverified_payload
 from bitwright.attest.keys import Key
 from bitwright.attest.provenance import parse_statement, read_provenance
 from bitwright.attest.statement import Statement
-from bitwright.build import ProjectPaths
+from bitwright.builder import ProjectPaths
 from bitwright.digest import default_cache, digest_tree, sha256_file
 from bitwright.errors import KeyProblem, OperationalError
 from bitwright.model import BuildPins, Sha256, from_jsonable

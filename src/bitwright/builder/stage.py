@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bitwright.attest import build_link, keyid8, load_signer, read_link, write_link
-from bitwright.build.context import CONTEXT_ENV, BuildContext, read_context
-from bitwright.build.linkstore import LinkStore
-from bitwright.build.paths import ProjectPaths
+from bitwright.builder.context import CONTEXT_ENV, BuildContext, read_context
+from bitwright.builder.linkstore import LinkStore
+from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import default_cache, digest_artifacts
 from bitwright.errors import BitwrightError, StageFailed, UsageError
 from bitwright.model import ArtifactMap, StageRun, StageSpec
@@ -52,7 +52,7 @@ def _context(
     elif env_path:
         context = read_context(Path(env_path))
     else:  # run by plain `dvc repro`: pin on the spot, as a build would
-        from bitwright.build.preflight import preflight  # the pins' imports, only here
+        from bitwright.builder.preflight import preflight  # the pins' imports, only here
 
         context = preflight(
             paths.repo, key_path=paths.owner_key, allow_dirty=allow_dirty, strict=bool(strict)

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from bitwright.attest import build_layout, keyid8, load_signer, write_layout
 from bitwright.attest.signers import AttestationSigner, KeySigner
-from bitwright.build.context import CONTEXT_ENV, BuildContext, write_context
-from bitwright.build.data import dvc_executable
-from bitwright.build.linkstore import LinkStore
-from bitwright.build.paths import ProjectPaths
-from bitwright.build.preflight import preflight, utc_now
-from bitwright.build.provenance import write_build_provenance
-from bitwright.build.stage import stage_materials
-from bitwright.build.stageserver import StageServer
+from bitwright.builder.context import CONTEXT_ENV, BuildContext, write_context
+from bitwright.builder.data import dvc_executable
+from bitwright.builder.linkstore import LinkStore
+from bitwright.builder.paths import ProjectPaths
+from bitwright.builder.preflight import preflight, utc_now
+from bitwright.builder.provenance import write_build_provenance
+from bitwright.builder.stage import stage_materials
+from bitwright.builder.stageserver import StageServer
 from bitwright.digest import default_cache, digest_artifacts
 from bitwright.errors import (
     BitwrightError,

@@ -11,15 +11,15 @@ from typing import cast
 
 import pytest
 
-from bitwright.build.context import BuildContext
-from bitwright.build.stagecall import (
+from bitwright.builder.context import BuildContext
+from bitwright.builder.stagecall import (
     SOCKET_ENV,
     TOKEN_ENV,
     StageCall,
     StageReply,
     parse_stage_args,
 )
-from bitwright.build.stageserver import StageServer
+from bitwright.builder.stageserver import StageServer
 from bitwright.cli._stage_client import forward
 
 NO_CONTEXT = cast(BuildContext, None)  # the refusals tested here never reach the pins
@@ -143,7 +143,7 @@ def test_forwarding_imports_nothing_heavy() -> None:
     script = (
         "import sys, bitwright.cli.main, bitwright.cli._stage_client; "
         "heavy = [m for m in ('typer', 'rich', 'torch', 'dvc', 'pydantic', 'bitwright.runner', "
-        "'bitwright.attest', 'bitwright.build.stage') if m in sys.modules]; print(heavy)"
+        "'bitwright.attest', 'bitwright.builder.stage') if m in sys.modules]; print(heavy)"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60

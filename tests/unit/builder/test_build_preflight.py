@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-import bitwright.build.data as build_data
-import bitwright.build.preflight as build_preflight
+import bitwright.builder.data as build_data
+import bitwright.builder.preflight as build_preflight
 import bitwright.pins.data as pins_data
 import bitwright.pipeline.params as params
 from bitwright.attest import generate_keypair
-from bitwright.build.data import pull_missing_data
-from bitwright.build.paths import ProjectPaths
-from bitwright.build.preflight import preflight
+from bitwright.builder.data import pull_missing_data
+from bitwright.builder.paths import ProjectPaths
+from bitwright.builder.preflight import preflight
 from bitwright.errors import OperationalError
 from bitwright.pipeline import write_params_file
 

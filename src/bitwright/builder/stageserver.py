@@ -2,7 +2,7 @@
 
 While ``dvc repro`` runs, :class:`StageServer` listens on a Unix socket in a private temporary
 directory (mode 0700) and answers each ``bitwright stage run`` that DVC starts: it checks the
-call's token and working directory, runs the stage with :func:`~bitwright.build.stage.run_stage`
+call's token and working directory, runs the stage with :func:`~bitwright.builder.stage.run_stage`
 (sealed, judged and linked exactly as the standalone command does, with the build's context
 already in memory) and replies with the exit status and the lines to print. Calls are served
 one at a time, in one thread; ``dvc repro`` runs stages one at a time too.
@@ -24,9 +24,9 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
-from bitwright.build.context import BuildContext
-from bitwright.build.stage import run_stage
-from bitwright.build.stagecall import (
+from bitwright.builder.context import BuildContext
+from bitwright.builder.stage import run_stage
+from bitwright.builder.stagecall import (
     SOCKET_ENV,
     TOKEN_ENV,
     StageCall,

@@ -16,8 +16,8 @@ from bitwright.attest.provenance import (
     write_provenance,
 )
 from bitwright.attest.signers import AttestationSigner
-from bitwright.build.context import BuildContext
-from bitwright.build.paths import ProjectPaths
+from bitwright.builder.context import BuildContext
+from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import default_cache, digest_artifacts, sha256_file
 from bitwright.model import ArtifactMap, Pipeline, Sha256
 from bitwright.pins import builder_id, builder_kind

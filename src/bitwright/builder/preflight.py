@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 
 from bitwright.attest import load_signer
-from bitwright.build.context import BuildContext
-from bitwright.build.data import pull_missing_data
-from bitwright.build.paths import ProjectPaths
+from bitwright.builder.context import BuildContext
+from bitwright.builder.data import pull_missing_data
+from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import default_cache, sha256_file
 from bitwright.errors import KeyProblem
 from bitwright.model import BuildPins, SandboxKind

@@ -1,8 +1,8 @@
 """Orchestrates a build: preflight pins, ``dvc repro`` with every stage sealed and linked, layout.
 
-``bitwright build`` (:func:`bitwright.build.orchestrate.build`) pins everything once, writes a
+``bitwright build`` (:func:`bitwright.builder.orchestrate.build`) pins everything once, writes a
 build context, and runs ``dvc repro``; each ``dvc.yaml`` cmd calls ``bitwright stage run``
-(:func:`bitwright.build.stage.run_stage`), which runs its stage sealed and writes the stage's
+(:func:`bitwright.builder.stage.run_stage`), which runs its stage sealed and writes the stage's
 signed link. Under a build, ``bitwright stage run`` hands its stage to the build process
 (:mod:`.stageserver`, over :mod:`.stagecall`) instead of starting bitwright's machinery again;
 run by plain ``dvc repro`` it pins and runs on its own. Stages DVC skipped or restored from its
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 from bitwright._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from bitwright.build.context import BuildContext
-    from bitwright.build.orchestrate import BuildResult, build
-    from bitwright.build.paths import ProjectPaths
-    from bitwright.build.stage import run_stage
+    from bitwright.builder.context import BuildContext
+    from bitwright.builder.orchestrate import BuildResult, build
+    from bitwright.builder.paths import ProjectPaths
+    from bitwright.builder.stage import run_stage
 
 __all__ = ["BuildContext", "BuildResult", "ProjectPaths", "build", "run_stage"]
 
