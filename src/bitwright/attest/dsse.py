@@ -19,10 +19,10 @@ from typing import Any
 from securesystemslib.dsse import Envelope
 from securesystemslib.exceptions import FormatError, VerificationError
 
-from bitwright.attest._atomic import write_atomic
 from bitwright.attest.canonical import canonical_json
 from bitwright.attest.keys import Key, Signer
 from bitwright.errors import OperationalError, UsageError, VerificationFailed
+from bitwright.fileio import write_atomic
 
 __all__ = [
     "INTOTO_PAYLOAD_TYPE",

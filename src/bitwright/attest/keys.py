@@ -38,8 +38,8 @@ from securesystemslib.signer import (  # type: ignore[attr-defined]
     SSlibKey,
 )
 
-from bitwright.attest._atomic import write_atomic
 from bitwright.errors import KeyProblem, OperationalError, UsageError
+from bitwright.fileio import write_atomic
 
 __all__ = [
     "DEFAULT_KEY_DIR",

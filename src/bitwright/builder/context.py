@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from bitwright.errors import OperationalError
+from bitwright.fileio import write_text_atomic
 from bitwright.model import BuildPins, SandboxKind, from_jsonable, to_jsonable
 
 __all__ = ["CONTEXT_ENV", "BuildContext", "read_context", "write_context"]
@@ -39,10 +39,7 @@ class BuildContext:
 
 def write_context(context: BuildContext, path: Path) -> None:
     """Write ``context`` to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_jsonable(context), indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(to_jsonable(context), indent=1, sort_keys=True))
 
 
 def read_context(path: Path) -> BuildContext:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
+from bitwright.fileio import write_atomic
 from bitwright.model import ArtifactMap
 
 __all__ = ["LinkStore", "artifact_key"]
@@ -46,10 +45,7 @@ class LinkStore:
         stage = str(link["name"])
         key = artifact_key(stage, _digests(link["materials"]), _digests(link["products"]))
         target = self.root / keyid8 / stage / f"{key}.link"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.copyfile(link_path, tmp)
-        os.replace(tmp, target)
+        write_atomic(target, link_path.read_bytes())
         return target
 
     def find(

@@ -31,6 +31,7 @@ from bitwright.errors import (
     UndeclaredInput,
     UsageError,
 )
+from bitwright.fileio import write_atomic
 from bitwright.model import Pipeline, SandboxKind
 from bitwright.pipeline import load_pipeline
 
@@ -228,9 +229,7 @@ def _attach_stored_links(
             missing.append(name)
             continue
         target = paths.links / stored.name.replace(stored.stem, f"{name}.{kid8}")
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(stored.read_bytes())
-        os.replace(tmp, target)
+        write_atomic(target, stored.read_bytes())
     return tuple(missing)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from bitwright.attest.signers import AttestationSigner
 from bitwright.builder.context import BuildContext
 from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import default_cache, digest_artifacts, sha256_file
+from bitwright.fileio import write_text_atomic
 from bitwright.model import ArtifactMap, Pipeline, Sha256
 from bitwright.pins import builder_id, builder_kind
 
@@ -94,7 +94,5 @@ def write_build_provenance(
     envelope = provenance_envelope(statement, sign)
     if bundle is not None:
         target = paths.attestations / "provenance.sigstore.json"
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(bundle, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, target)
+        write_text_atomic(target, json.dumps(bundle, sort_keys=True))
     return write_provenance(envelope, paths.provenance)

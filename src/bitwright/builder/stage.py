@@ -15,6 +15,7 @@ from bitwright.builder.linkstore import LinkStore
 from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import default_cache, digest_artifacts
 from bitwright.errors import BitwrightError, StageFailed, UsageError
+from bitwright.fileio import write_text_atomic
 from bitwright.model import ArtifactMap, StageRun, StageSpec
 from bitwright.pipeline import load_pipeline
 from bitwright.runner import detect_sandbox, judge, run_sealed
@@ -155,7 +156,6 @@ def _run_and_link(
 
 
 def _record_failure(paths: ProjectPaths, stage: str, exc: BitwrightError) -> None:
-    paths.run.mkdir(parents=True, exist_ok=True)
     record = {
         "stage": stage,
         "message": exc.detail if isinstance(exc, StageFailed) else exc.message,
@@ -164,6 +164,4 @@ def _record_failure(paths: ProjectPaths, stage: str, exc: BitwrightError) -> Non
         "kind": type(exc).__name__,
         "stage_failed": isinstance(exc, StageFailed),
     }
-    tmp = paths.failure_file.with_name(paths.failure_file.name + ".tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, paths.failure_file)
+    write_text_atomic(paths.failure_file, json.dumps(record, sort_keys=True))

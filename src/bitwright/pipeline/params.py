@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ import yaml
 
 from bitwright.digest import DigestCache, digest_tree
 from bitwright.errors import OperationalError, UsageError
+from bitwright.fileio import write_atomic, write_text_atomic
 
 __all__ = [
     "CONFIG_DIR",
@@ -210,7 +209,7 @@ def _write_memo(memo: Path, key: str) -> None:
     # The memo only saves time: failing to write it must never fail the check.
     try:
         memo.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(memo, f"{key}\n".encode("ascii"))
+        write_atomic(memo, f"{key}\n".encode("ascii"))
     except (OSError, OperationalError):
         return
 
@@ -234,7 +233,7 @@ def write_params_file(
     """
     text = compose_params(Path(repo) / CONFIG_DIR, config_name=config_name, overrides=overrides)
     path = Path(repo) / PARAMS_FILE
-    _write_atomic(path, text.encode("utf-8"))
+    write_text_atomic(path, text)
     return path
 
 
@@ -338,21 +337,3 @@ def _first_difference(current: str, expected: str) -> str:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OperationalError(
-                f"{path.name}: cannot write it ({exc})", hint="check the directory's permissions"
-            ) from exc
-        raise

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from bitwright.attest.statement import Statement
 from bitwright.builder.data import dvc_executable
 from bitwright.errors import DirtyTreeError, OperationalError
+from bitwright.fileio import write_text_atomic
 from bitwright.pins import DVC_ENV, pin_data
 from bitwright.pins.data import find_dvc_files, read_dvc_file
 from bitwright.pins.dvcconfig import default_remote_url
@@ -118,12 +119,7 @@ def use_remote(workspace: Path, url: str) -> None:
     text = (
         f"[core]\n    remote = {REBUILD_REMOTE}\n['remote \"{REBUILD_REMOTE}\"']\n    url = {url}\n"
     )
-    tmp = config.with_name(config.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, config)
+    write_text_atomic(config, text)
 
 
 def dvc_env() -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from bitwright.attest.vsa import (
     write_vsa,
 )
 from bitwright.digest import sha256_file
+from bitwright.fileio import write_text_atomic
 from bitwright.rebuild.compare import Tolerance, Verdict
 from bitwright.rebuild.report import RebuildReport, report_markdown
 from bitwright.release.layout import ReleaseLayout
@@ -88,15 +88,6 @@ def _input_attestations(release: Path) -> list[tuple[str, str, str]]:
     ]
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def write_outputs(
     report: RebuildReport,
     out: Path,
@@ -132,9 +123,9 @@ def write_outputs(
         public = key_path.with_suffix(".pub")
         if public.is_file():
             target = out / VERIFIER_PUB
-            _write_text(target, public.read_text(encoding="utf-8"))
+            write_text_atomic(target, public.read_text(encoding="utf-8"))
             written["verifier_key"] = str(target)
     report_path = out / REPORT_FILE
-    _write_text(report_path, report_markdown(report))
+    write_text_atomic(report_path, report_markdown(report))
     written["report"] = str(report_path)
     return written

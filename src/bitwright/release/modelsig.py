@@ -30,9 +30,9 @@ from pathlib import Path, PurePosixPath
 from cryptography.exceptions import InvalidSignature
 from model_signing import signing
 
-from bitwright.attest._atomic import write_atomic
 from bitwright.attest.keys import Key, load_public_key, load_signer
 from bitwright.errors import KeyProblem, OperationalError, UsageError, VerificationFailed
+from bitwright.fileio import write_atomic
 from bitwright.model import Sha256
 from bitwright.release._modelsig_hashing import DigestedHashing, DigestedVerifying, known_digests
 

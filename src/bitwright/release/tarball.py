@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gzip
-import os
 import tarfile
 from pathlib import Path
+
+from bitwright.fileio import open_atomic
 
 __all__ = ["write_tarball"]
 
@@ -22,28 +23,22 @@ def write_tarball(directory: Path, target: Path, *, mtime: int) -> Path:
     """Write ``directory`` as ``target`` (.tar.gz) whose bytes depend only on the files' content.
 
     Entries are sorted, owned by 0:0, dated ``mtime`` (the commit time), and the gzip header
-    carries no name or time. The file is written beside ``target`` and renamed into place.
+    carries no name or time. The file is written beside ``target`` and renamed into place
+    (:func:`~bitwright.fileio.open_atomic`).
     """
-    tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     root = directory.name
-    try:
-        with (
-            open(tmp, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
-            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            tar.addfile(_normalize(tar.gettarinfo(str(directory), arcname=root), mtime))
-            for path in sorted(directory.rglob("*"), key=lambda p: p.as_posix()):
-                arcname = f"{root}/{path.relative_to(directory).as_posix()}"
-                info = _normalize(tar.gettarinfo(str(path), arcname=arcname), mtime)
-                if info.isfile():
-                    with open(path, "rb") as fh:
-                        tar.addfile(info, fh)
-                else:
-                    tar.addfile(info)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (
+        open_atomic(target) as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        tar.addfile(_normalize(tar.gettarinfo(str(directory), arcname=root), mtime))
+        for path in sorted(directory.rglob("*"), key=lambda p: p.as_posix()):
+            arcname = f"{root}/{path.relative_to(directory).as_posix()}"
+            info = _normalize(tar.gettarinfo(str(path), arcname=arcname), mtime)
+            if info.isfile():
+                with open(path, "rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                tar.addfile(info)
     return target

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from bitwright.errors import OperationalError, ToolError
+from bitwright.fileio import open_atomic
 from bitwright.model.digests import Sha256
 
 __all__ = ["Finished", "StatusChannel", "run_logged"]
@@ -97,7 +98,7 @@ def run_logged(
     for pump in pumps:
         if pump.error is not None:
             raise OperationalError(
-                f"cannot write the stage log {pump.log}: {pump.error.strerror}",
+                f"cannot write the stage log {pump.log}: {pump.error.message}",
                 hint="check that the log directory is writable and the disk is not full",
             ) from pump.error
     if returncode >= 0 and not ran:
@@ -162,21 +163,20 @@ class _Pump(threading.Thread):
         self.echo = echo
         self.hash = hashlib.sha256()
         self.tail = b""
-        self.error: OSError | None = None
+        self.error: OperationalError | None = None
 
     def run(self) -> None:
         try:
             self._copy()
-        except OSError as exc:  # raised again by the caller, in its thread
-            self.error = exc
+        except (OSError, OperationalError) as exc:  # raised again by the caller, in its thread
+            self.error = exc if isinstance(exc, OperationalError) else OperationalError(str(exc))
             with contextlib.suppress(OSError):
                 while os.read(self.stream.fileno(), _CHUNK):  # never leave the child blocked
                     pass
 
     def _copy(self) -> None:
-        partial = self.log.with_name(f".{self.log.name}.partial")
         sink = getattr(sys.stderr, "buffer", None) if self.echo else None
-        with partial.open("wb") as out:
+        with open_atomic(self.log) as out:
             while chunk := os.read(self.stream.fileno(), _CHUNK):
                 self.hash.update(chunk)
                 out.write(chunk)
@@ -184,10 +184,7 @@ class _Pump(threading.Thread):
                 if sink is not None:
                     sink.write(chunk)
                     sink.flush()
-            out.flush()
-            os.fsync(out.fileno())
         self.stream.close()
-        os.replace(partial, self.log)
 
     def sha256(self) -> Sha256:
         return Sha256(self.hash.hexdigest())
