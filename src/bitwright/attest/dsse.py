@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import binascii
 import copy
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from securesystemslib.exceptions import FormatError, VerificationError
 
 from bitwright.attest.canonical import canonical_json
 from bitwright.attest.keys import Key, Signer
-from bitwright.errors import OperationalError, UsageError, VerificationFailed
-from bitwright.fileio import write_atomic
+from bitwright.errors import UsageError, VerificationFailed
+from bitwright.fileio import read_json_object, write_atomic
 
 __all__ = [
     "INTOTO_PAYLOAD_TYPE",
@@ -117,45 +116,6 @@ def unverified_payload(envelope: dict[str, Any], *, source: str = "DSSE envelope
         VerificationFailed: the envelope is malformed.
     """
     return _parse(envelope, source).payload
-
-
-def read_json_object(path: Path, what: str, *, hint: str) -> dict[str, Any]:
-    """Read a JSON object from ``path``, the one careful way every signed file is read.
-
-    Args:
-        path: the file.
-        what: what the file should be, for messages ("a DSSE envelope").
-        hint: the advice when the file is not that (corrupted, truncated, altered).
-
-    Raises:
-        OperationalError: the file is missing or unreadable.
-        VerificationFailed: the file is not UTF-8, not valid JSON or not a JSON object.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise OperationalError(
-            f"{path} not found", hint="check the path; was the build or release complete?"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise VerificationFailed(f"{path} is not {what}: not UTF-8", hint=hint) from exc
-    except OSError as exc:
-        raise OperationalError(
-            f"cannot read {path}: {exc.strerror or exc}", hint="check the path and permissions"
-        ) from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise VerificationFailed(
-            f"{path} is not {what}: invalid JSON ({exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}; {len(text)} bytes)",
-            hint=hint,
-        ) from exc
-    if not isinstance(data, dict):
-        raise VerificationFailed(
-            f"{path} is not {what}: JSON {type(data).__name__}, not an object", hint=hint
-        )
-    return data
 
 
 def read_envelope(path: Path) -> dict[str, Any]:
