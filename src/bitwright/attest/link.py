@@ -30,7 +30,7 @@ from bitwright.attest.dsse import (
 )
 from bitwright.attest.keys import Key, Signer, keyid8
 from bitwright.errors import OperationalError, UsageError, VerificationFailed
-from bitwright.model import ArtifactMap, BuildPins, DeterminismSettings, StageRun, to_jsonable
+from bitwright.model import ArtifactMap, BuildPins, DeterminismSettings, StageRun
 
 __all__ = [
     "LINKS_DIR",
@@ -89,16 +89,16 @@ def build_link(run: StageRun, pins: BuildPins, *, declared: DeterminismSettings)
         "return-value": run.returncode,
         "stdout-sha256": run.stdout_sha256,
         "stderr-sha256": run.stderr_sha256,
-        "receipts": [to_jsonable(r) for r in run.receipts],
-        "sandbox": to_jsonable(run.sandbox),
+        "receipts": run.receipts.to_json(),
+        "sandbox": run.sandbox.to_json(),
         "undeclared-reads": list(run.undeclared_reads),
         "started-on": run.started_on,
         "finished-on": run.finished_on,
         "notes": list(run.notes),
     }
     environment: dict[str, Any] = {
-        "pins": to_jsonable(pins),
-        "determinism-declared": to_jsonable(declared),
+        "pins": pins.to_json(),
+        "determinism-declared": declared.to_json(),
         "variables": dict(sorted(run.environment.items())),
     }
     try:

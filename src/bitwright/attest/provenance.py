@@ -50,12 +50,11 @@ from bitwright.attest.statement import (
 from bitwright.errors import OperationalError, UsageError, VerificationFailed
 from bitwright.model import (
     BuildPins,
+    JsonModel,
     SandboxKind,
     SandboxReport,
     Sha256,
-    from_jsonable,
     is_sha256,
-    to_jsonable,
 )
 from bitwright.pins import BUILD_TYPE
 from bitwright.pins.git import redact_url
@@ -339,10 +338,10 @@ def _internal_parameters(
     reports: dict[str, SandboxReport] = {}
     for stage, values in sorted(confirmed.items()):
         try:
-            plain = to_jsonable(dict(values))
+            plain = {k: v.to_json() if isinstance(v, JsonModel) else v for k, v in values.items()}
             report = plain.pop(SANDBOX_KEY, None)
             if report is not None:
-                reports[stage] = from_jsonable(SandboxReport, report)
+                reports[stage] = SandboxReport.from_json(report)
         except (TypeError, ValueError) as exc:
             raise OperationalError(
                 f"stage {stage!r}: confirmed settings: {exc}", hint=_BUG
@@ -352,16 +351,14 @@ def _internal_parameters(
     unsealed = SandboxReport(SandboxKind.NONE, False, False, False, False)
     seals = [reports.get(stage, unsealed) for stage in sorted(links)] or [unsealed]
     internal: dict[str, Any] = {
-        "determinism": {"declared": to_jsonable(pins.determinism), "confirmed": settings},
+        "determinism": {"declared": pins.determinism.to_json(), "confirmed": settings},
         "sandbox": {
             "kind": max((s.kind for s in seals), key=list(SandboxKind).index).value,
             "enforced": {to_camel(f): all(getattr(s, f) for s in seals) for f in _SEALS},
         },
-        "container": {
-            k: v for k, v in to_jsonable(pins.container).items() if k in _CONTAINER_FIELDS
-        },
+        "container": {k: v for k, v in pins.container.to_json().items() if k in _CONTAINER_FIELDS},
         "environment": _camel_keys(
-            {k: v for k, v in to_jsonable(pins.environment).items() if k not in _LOCK_FIELDS}
+            {k: v for k, v in pins.environment.to_json().items() if k not in _LOCK_FIELDS}
         ),
         "dirty": pins.git.dirty,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import platform
 import uuid
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from bitwright.pins import (
     pin_git_commit,
 )
 from bitwright.pins.data import find_dvc_files
+from bitwright.pins.determinism import check_kernel_path
+from bitwright.pins.environment import cpu_flags
 from bitwright.pipeline import check_params_file, load_params
 from bitwright.runner import detect_sandbox
 
@@ -48,6 +51,7 @@ def preflight(
     Raises:
         KeyProblem: the signing key is missing or unusable.
         UsageError: ``params.yaml`` is not the composition of ``configs/``.
+        OperationalError: this CPU cannot run the pinned CPU kernel path.
         DirtyTreeError: the tree differs from HEAD and ``allow_dirty`` is false.
     """
     if not key_path.is_file():
@@ -59,6 +63,8 @@ def preflight(
     if (repo / "configs").is_dir():
         check_params_file(repo, memo=ProjectPaths(repo).params_memo, cache=cache)
     params = load_params(repo)
+    determinism = pin_determinism(params)
+    check_kernel_path(determinism, cpu_flags(), platform.machine())
     git = pin_git_commit(repo, allow_dirty=allow_dirty, ignore=BUILD_OUTPUTS)
     dvc_files = find_dvc_files(repo)  # walked once, for the pull and the pins
     pull_missing_data(repo, dvc_files=dvc_files)
@@ -67,7 +73,7 @@ def preflight(
         git=git,
         data=pin_data(repo, cache=cache, dvc_files=dvc_files),
         container=pin_container(repo, enforced=False, how=f"host ({chosen.kind.value})"),
-        determinism=pin_determinism(params),
+        determinism=determinism,
         environment=pin_environment(),
         params_sha256={"params.yaml": sha256_file(repo / "params.yaml", cache)},
     )

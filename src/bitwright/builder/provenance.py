@@ -19,10 +19,19 @@ from bitwright.builder.context import BuildContext
 from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import default_cache, digest_artifacts, sha256_file
 from bitwright.fileio import write_text_atomic
-from bitwright.model import ArtifactMap, Pipeline, Sha256
+from bitwright.model import (
+    DETERMINISM_VARIABLES,
+    ArtifactMap,
+    Pipeline,
+    Sha256,
+    StageReceipts,
+)
 from bitwright.pins import builder_id, builder_kind
+from bitwright.runner.environment import PROCESS_VARIABLES
 
-__all__ = ["final_stages", "release_subjects", "write_build_provenance"]
+__all__ = ["confirmed_settings", "final_stages", "release_subjects", "write_build_provenance"]
+
+_CONFIRMED_VARIABLES = frozenset((*DETERMINISM_VARIABLES, *PROCESS_VARIABLES))
 
 
 def final_stages(pipeline: Pipeline) -> tuple[str, ...]:
@@ -38,16 +47,33 @@ def release_subjects(repo: Path, pipeline: Pipeline) -> ArtifactMap:
 
 
 def _confirmed(link: dict[str, Any]) -> dict[str, Any]:
-    """What a stage's receipts confirmed (the exit receipt, else the start one) and its seal."""
+    """What a stage's receipts confirmed, and its seal (see :func:`confirmed_settings`)."""
     byproducts = link.get("byproducts", {})
-    receipts = byproducts.get("receipts") or []
-    confirmed: dict[str, Any] = {}
-    if receipts:
-        last = dict(receipts[-1])
-        last.pop("phase", None)
-        confirmed.update(last)
+    confirmed = confirmed_settings(StageReceipts.from_json(byproducts.get("receipts") or {}))
     if "sandbox" in byproducts:
         confirmed[SANDBOX_KEY] = byproducts["sandbox"]
+    return confirmed
+
+
+def confirmed_settings(receipts: StageReceipts) -> dict[str, Any]:
+    """The settings a stage's receipts confirmed, as the provenance records them.
+
+    The process-level settings the runner receipt saw (umask and the determinism
+    variables, the CPU kernel path among them), and, where the stage loaded torch, what its
+    main torch process ran with (the CPU kernel path torch dispatched to, its flags, seed,
+    threads and devices).
+    """
+    confirmed: dict[str, Any] = {}
+    if receipts.runner is not None:
+        env = receipts.runner.env
+        confirmed["umask"] = receipts.runner.umask
+        confirmed["environment"] = {k: env[k] for k in sorted(_CONFIRMED_VARIABLES) if k in env}
+    torches = [r.torch for r in receipts.python if r.torch is not None]
+    if torches:
+        confirmed["torch"] = torches[0].to_json()
+    generators = {k: v for r in receipts.stagekit for k, v in r.generators.items()}
+    if generators:
+        confirmed["generators"] = dict(sorted(generators.items()))
     return confirmed
 
 

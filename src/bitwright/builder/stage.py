@@ -128,7 +128,7 @@ def _run_and_link(
         repo=paths.repo,
         argv=argv,
         settings=settings,
-        source_date_epoch=context.pins.git.commit_time,
+        source_date_epoch=context.pins.git.epoch,
         strict=context.strict,
         sandbox=detect_sandbox(context.sandbox),
         digest=digest,
@@ -142,7 +142,7 @@ def _run_and_link(
             hint=f"its output is in {paths.logs}",
             returncode=run.returncode,
         )
-    judge(run, settings=settings, strict=context.strict, receipt_required=True)
+    judge(run, settings=settings, strict=context.strict, param_files=spec.param_files)
     warnings = tuple(
         f"stage {spec.name!r} read {path}, which is not a declared dep "
         "(declare it in dvc.yaml; --strict makes this fatal)"

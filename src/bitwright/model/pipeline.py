@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bitwright.model._json import JsonModel
+
 __all__ = ["Pipeline", "StageSpec"]
 
 
 @dataclass(frozen=True)
-class StageSpec:
+class StageSpec(JsonModel):
     """One DVC stage of ``dvc.yaml``.
 
     Attributes:
@@ -42,7 +44,7 @@ class StageSpec:
 
 
 @dataclass(frozen=True)
-class Pipeline:
+class Pipeline(JsonModel):
     """All stages of a ``dvc.yaml``, in the file's order."""
 
     stages: tuple[StageSpec, ...]

@@ -27,7 +27,7 @@ from bitwright.attest.statement import Statement
 from bitwright.builder import ProjectPaths
 from bitwright.digest import default_cache, digest_tree, sha256_file
 from bitwright.errors import KeyProblem, OperationalError
-from bitwright.model import BuildPins, Sha256, from_jsonable
+from bitwright.model import BuildPins, Sha256
 from bitwright.pipeline import load_params
 from bitwright.release.aibom import ModelFacts, build_aibom, flatten_metrics
 from bitwright.release.layout import ReleaseLayout
@@ -165,7 +165,7 @@ def _copied_digests(layout: ReleaseLayout, subjects: Mapping[str, str]) -> dict[
 def _pins_of(link: Path) -> BuildPins:
     payload, _ = read_link(link)
     try:
-        return from_jsonable(BuildPins, payload["environment"]["pins"])
+        return BuildPins.from_json(payload["environment"]["pins"])
     except (KeyError, TypeError, ValueError) as exc:
         raise OperationalError(
             f"link {link} records no readable pins: {exc}", hint="run `bitwright build` again"

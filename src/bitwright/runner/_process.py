@@ -41,6 +41,8 @@ def run_logged(
     stderr_log: Path,
     echo: bool,
     channel: StatusChannel | None = None,
+    pass_fds: Sequence[int] = (),
+    umask: int = -1,
 ) -> Finished:
     """Run ``command`` to its end with stdin closed, logging and digesting its output.
 
@@ -53,6 +55,8 @@ def run_logged(
         echo: also copy both streams to this process's standard error as they arrive.
         channel: where the sandbox tool reports whether the stage ran (its write end was
             passed to ``wrap``); a tool that failed before running the stage raises.
+        pass_fds: further descriptors the command inherits (the runner receipt's).
+        umask: the umask the command starts with (-1: this process's).
 
     Raises:
         ToolError: the command could not be started, or the sandbox tool failed to set up.
@@ -66,7 +70,8 @@ def run_logged(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            pass_fds=(channel.write_fd,) if channel else (),
+            pass_fds=(*pass_fds, *((channel.write_fd,) if channel else ())),
+            umask=umask,
         )
     except OSError as exc:
         raise ToolError(

@@ -9,6 +9,7 @@ strict mode) an undeclared read. The caller writes a link only for a run that pa
 
 from __future__ import annotations
 
+import os
 import posixpath
 import sys
 import tempfile
@@ -23,10 +24,20 @@ from bitwright.model.pipeline import StageSpec
 from bitwright.model.run import StageRun
 from bitwright.runner._base import SANDBOX_PRIVATE_DIR, Sandbox
 from bitwright.runner._outputs import OutputStaging
-from bitwright.runner._process import StatusChannel, run_logged
-from bitwright.runner.environment import sealed_environment
-from bitwright.runner.receipt import check_receipts, read_receipts
+from bitwright.runner._process import Finished, StatusChannel, run_logged
+from bitwright.runner.environment import PROCESS_VARIABLES, sealed_environment
+from bitwright.runner.receipt import (
+    RUNNER_UMASK,
+    Expectation,
+    check_receipts,
+    is_python_command,
+    parse_runner_receipt,
+    read_receipts,
+    shim_argv,
+)
 from bitwright.runner.trace import (
+    CONFIRM_ENV,
+    PARAMS_ENV,
     TRACE_ENV,
     TRACE_ROOT_ENV,
     TRACE_SKIP_ENV,
@@ -37,6 +48,8 @@ from bitwright.runner.view import HIDDEN, Bind, RepoView, is_under
 from bitwright.stagekit import RECEIPT_ENV
 
 __all__ = ["judge", "log_paths", "run_sealed", "toolchain_paths"]
+
+_RECEIPT_LIMIT = 1 << 20  # the runner receipt: a pid, a umask and a sealed environment
 
 _WEAK_NOTE = (
     "the environment was passed cleared but not sealed (the caller's is readable via /proc); "
@@ -80,7 +93,6 @@ def run_sealed(
     sandbox: Sandbox,
     digest: Callable[[Sequence[str]], ArtifactMap],
     log_dir: Path,
-    receipt_required: bool = True,
     echo: bool = True,
     host_env: Mapping[str, str] | None = None,
 ) -> StageRun:
@@ -98,8 +110,6 @@ def run_sealed(
         digest: maps repo-relative paths (files or directories) to the digests of their files.
         log_dir: where the stage's output logs go (see :func:`log_paths`) and, in a
             remapping sandbox, its scratch directories (keep it on the repository's disk).
-        receipt_required: whether :func:`judge` will require receipts; the run itself
-            completes either way (a missing receipt is judged, not raised here).
         echo: also copy the stage's output to this process's standard error as it arrives.
         host_env: the caller's environment, for the few variables a sealed stage may take
             from it (:data:`bitwright.runner.environment.ALLOWED_HOST_VARS`; default:
@@ -130,39 +140,34 @@ def run_sealed(
         )
     stdout_log, stderr_log = log_paths(log_dir, stage.name)
     log_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"bitwright-{stage.name}-") as tmp:
-        private = Path(tmp)
+    params = [str(root / p) for p in stage.param_files]
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bitwright-{stage.name}-") as tmp,
+        tempfile.TemporaryFile(dir=tmp) as runner_receipt,  # unnamed: no path reaches it
+    ):
+        private = Path(tmp) / "stage"
+        private.mkdir()
         seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
         skip = ":".join(str(root / t) for t in toolchain)
-        env = _environment(settings, source_date_epoch, root, private, seen, cwd, skip, host_env)
+        env = _environment(
+            settings, source_date_epoch, root, private, seen, cwd, skip, params, host_env
+        )
         staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
         try:
-            channel = StatusChannel() if sandbox.status_channel else None
-            try:
-                command = sandbox.wrap(
-                    argv,
-                    view=view,
-                    writable=[*staging.binds(), Bind(private, seen)],
-                    env=env,
-                    cwd=cwd,
-                    status_fd=channel.write_fd if channel else None,
-                )
-            except BaseException:
-                if channel:
-                    channel.close()
-                raise
-            started_on = _now()
-            finished = run_logged(
-                command,
+            started_on, finished, finished_on = _run_wrapped(
+                sandbox,
+                shim_argv(argv, runner_receipt.fileno()),
+                view=view,
+                writable=[*staging.binds(), Bind(private, seen)],
                 env=env,
-                cwd=root if sandbox.remaps else cwd,
-                stdout_log=stdout_log,
-                stderr_log=stderr_log,
+                cwd=cwd,
+                host_cwd=root if sandbox.remaps else cwd,
+                logs=(stdout_log, stderr_log),
                 echo=echo,
-                channel=channel,
+                receipt_fd=runner_receipt.fileno(),
             )
-            finished_on = _now()
-            receipts = read_receipts(private / "receipt.jsonl")
+            runner = parse_runner_receipt(os.pread(runner_receipt.fileno(), _RECEIPT_LIMIT, 0))
+            receipts = read_receipts(private / "receipt.jsonl", runner)
             reads = undeclared_reads(
                 private / "trace", repo=root, stage=stage, allowed_extra=toolchain
             )
@@ -192,9 +197,20 @@ def run_sealed(
 
 
 def judge(
-    run: StageRun, *, settings: DeterminismSettings, strict: bool, receipt_required: bool
+    run: StageRun,
+    *,
+    settings: DeterminismSettings,
+    strict: bool,
+    param_files: Sequence[str] = (),
 ) -> None:
     """Fail a run that must not be attested; in warn mode undeclared reads are the caller's.
+
+    Args:
+        run: the run (its environment is what the runner declared to the stage).
+        settings: the declared determinism settings.
+        strict: undeclared reads fail the stage.
+        param_files: the stage's parameter files (their digests are among the materials):
+            every Python process of the stage that read one must have read those bytes.
 
     Raises, in this order:
         StageFailed: the command exited non-zero (UndeclaredInput when, in strict mode, it
@@ -222,13 +238,63 @@ def judge(
             hint=f"read {run.stage}.stderr.log in the log directory; the stage ran sealed "
             "(no network, read-only repository, cleared environment)",
         )
-    check_receipts(run.stage, settings, run.receipts, required=receipt_required)
+    expected = Expectation(
+        settings=settings,
+        environment=run.environment,
+        umask=f"{RUNNER_UMASK:04o}",
+        params={p: run.materials[p] for p in param_files if p in run.materials},
+        python=is_python_command(run.command),
+    )
+    check_receipts(run.stage, expected, run.receipts)
     if strict and reads:
         raise UndeclaredInput(
             run.stage,
             f"read undeclared files: {_listing(reads)}",
             hint="declare them as deps of the stage in dvc.yaml",
         )
+
+
+def _run_wrapped(
+    sandbox: Sandbox,
+    argv: Sequence[str],
+    *,
+    view: RepoView,
+    writable: Sequence[Bind],
+    env: Mapping[str, str],
+    cwd: Path,
+    host_cwd: Path,
+    logs: tuple[Path, Path],
+    echo: bool,
+    receipt_fd: int,
+) -> tuple[str, Finished, str]:
+    """Run ``argv`` sealed by ``sandbox``; return start time, how it finished, finish time."""
+    channel = StatusChannel() if sandbox.status_channel else None
+    try:
+        command = sandbox.wrap(
+            argv,
+            view=view,
+            writable=writable,
+            env=env,
+            cwd=cwd,
+            status_fd=channel.write_fd if channel else None,
+        )
+    except BaseException:
+        if channel:
+            channel.close()
+        raise
+    started_on = _now()
+    finished = run_logged(
+        command,
+        env=env,
+        cwd=host_cwd,
+        stdout_log=logs[0],
+        stderr_log=logs[1],
+        echo=echo,
+        channel=channel,
+        pass_fds=(receipt_fd,),
+        umask=RUNNER_UMASK,
+    )
+    return started_on, finished, _now()
 
 
 def _environment(
@@ -239,6 +305,7 @@ def _environment(
     seen: Path,
     cwd: Path,
     skip: str,
+    params: Sequence[str],
     host: Mapping[str, str] | None,
 ) -> dict[str, str]:
     (private / "home").mkdir()
@@ -253,6 +320,8 @@ def _environment(
             TRACE_ENV: str(seen / "trace"),
             TRACE_ROOT_ENV: str(root),
             TRACE_SKIP_ENV: skip,
+            PARAMS_ENV: ":".join(params),
+            CONFIRM_ENV: ":".join(sorted({*settings.environment(), *PROCESS_VARIABLES})),
             "PYTHONPATH": str(seen / "hook"),
             "PWD": str(cwd),
         },

@@ -19,7 +19,7 @@ from bitwright.attest.link import read_link
 from bitwright.attest.provenance import external_parameters
 from bitwright.attest.statement import BUILD_IMAGE, PYTHON_PACKAGES, SOURCE, Statement
 from bitwright.errors import VerificationFailed
-from bitwright.model import BuildPins, from_jsonable
+from bitwright.model import BuildPins
 from bitwright.verify.checks_layout import TrustedLayout, final_steps, functionary_keys
 from bitwright.verify.checks_provenance import describe_problems
 
@@ -80,7 +80,7 @@ def _signed_links(trusted: TrustedLayout, links_dir: Path) -> list[_SignedLink]:
                 hint=_HINT,
             )
         try:
-            pins = from_jsonable(BuildPins, payload["environment"]["pins"])
+            pins = BuildPins.from_json(payload["environment"]["pins"])
         except (KeyError, TypeError, ValueError) as exc:
             raise VerificationFailed(
                 f"links/{path.name} records no readable pins ({exc})", hint=_HINT
