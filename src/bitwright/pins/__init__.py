@@ -3,7 +3,9 @@
 ``bitwright build`` pins everything once, before any stage runs, and every link records it:
 
 * :func:`pin_git_commit` -- HEAD, its committer time, its ``origin``, and any difference of
-  the work tree from it, found by content (:mod:`.git`, :mod:`.worktree`);
+  the work tree from it, found by content (:mod:`.git`, :mod:`.worktree`); bitwright's one
+  git layer (GitPython, with a careful environment) is :mod:`._gitcmd`, which also clones a
+  source at a commit for a rebuild (:func:`clone_at_commit`);
 * :func:`pin_data` -- every ``dvc add`` snapshot, checked against its ``.dvc`` md5 and given
   a sha256 and the DVC remote to fetch it from (:mod:`.data`);
 * :func:`pin_container` -- the build image from ``containers/images.lock`` (:mod:`.container`);
@@ -26,7 +28,7 @@ from bitwright.pins.container import LOCK_PATH, UNBUILT_DIGEST, pin_container
 from bitwright.pins.data import DVC_ENV, pin_data
 from bitwright.pins.determinism import pin_determinism
 from bitwright.pins.environment import pin_environment
-from bitwright.pins.git import pin_git_commit
+from bitwright.pins.git import clone_at_commit, pin_git_commit
 from bitwright.pins.worktree import find_dirty_paths
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "UNBUILT_DIGEST",
     "builder_id",
     "builder_kind",
+    "clone_at_commit",
     "find_dirty_paths",
     "pin_container",
     "pin_data",
