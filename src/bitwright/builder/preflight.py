@@ -11,7 +11,7 @@ from bitwright.attest import load_signer
 from bitwright.builder.context import BuildContext
 from bitwright.builder.data import pull_missing_data
 from bitwright.builder.paths import ProjectPaths
-from bitwright.digest import default_cache, sha256_file
+from bitwright.digest import memory_cache, sha256_file
 from bitwright.errors import KeyProblem
 from bitwright.model import BuildPins, SandboxKind
 from bitwright.pins import (
@@ -59,7 +59,7 @@ def preflight(
             f"signing key {key_path} does not exist", hint="create one with `bitwright keygen`"
         )
     load_signer(key_path)
-    cache = default_cache()
+    cache = memory_cache()
     if (repo / "configs").is_dir():
         check_params_file(repo, memo=ProjectPaths(repo).params_memo, cache=cache)
     params = load_params(repo)

@@ -17,7 +17,7 @@ from bitwright.attest.provenance import (
 from bitwright.attest.signers import AttestationSigner
 from bitwright.builder.context import BuildContext
 from bitwright.builder.paths import ProjectPaths
-from bitwright.digest import default_cache, digest_artifacts, sha256_file
+from bitwright.digest import digest_artifacts, memory_cache, sha256_file
 from bitwright.fileio import write_text_atomic
 from bitwright.model import (
     DETERMINISM_VARIABLES,
@@ -43,7 +43,7 @@ def final_stages(pipeline: Pipeline) -> tuple[str, ...]:
 def release_subjects(repo: Path, pipeline: Pipeline) -> ArtifactMap:
     """The files of the final stages' outputs with their digests."""
     outs = [out for name in final_stages(pipeline) for out in pipeline.stage(name).outs]
-    return digest_artifacts(repo, outs, default_cache())
+    return digest_artifacts(repo, outs, memory_cache())
 
 
 def _confirmed(link: dict[str, Any]) -> dict[str, Any]:

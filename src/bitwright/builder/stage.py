@@ -13,7 +13,7 @@ from bitwright.attest import build_link, keyid8, load_signer, read_link, write_l
 from bitwright.builder.context import CONTEXT_ENV, BuildContext, read_context
 from bitwright.builder.linkstore import LinkStore
 from bitwright.builder.paths import ProjectPaths
-from bitwright.digest import default_cache, digest_artifacts
+from bitwright.digest import digest_artifacts, memory_cache
 from bitwright.errors import BitwrightError, StageFailed, UsageError
 from bitwright.fileio import write_text_atomic
 from bitwright.model import ArtifactMap, StageRun, StageSpec
@@ -117,7 +117,7 @@ def _run_and_link(
     host_env: Mapping[str, str] | None,
 ) -> StageOutcome:
     signer = load_signer(Path(context.key_path))
-    cache = default_cache()
+    cache = memory_cache()
     settings = context.pins.determinism
 
     def digest(repo_paths: Sequence[str]) -> ArtifactMap:

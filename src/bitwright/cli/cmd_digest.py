@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 
 from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json, stderr
 from bitwright.digest import (
     DigestCache,
     TreeDigest,
-    default_cache,
     digest_tree,
+    open_default_cache,
     sha256_files,
     stat_regular,
     walk_tree,
@@ -127,7 +128,9 @@ def digest_command(
     ] = False,
 ) -> None:
     """Print the sha256 of files (sha256sum format) and the tree digest of directories."""
-    cache = None if no_cache else default_cache()
+    cache, refused = (None, "") if no_cache else open_default_cache()
+    if refused:
+        stderr.print(f"[yellow]warning:[/] not using the digest cache: {escape(refused)}")
     try:
         targets = _plan(paths, sizes_of_trees=stderr.is_terminal)
         total = sum(t.size for t in targets)
