@@ -13,7 +13,7 @@ integers (no protobuf ``Struct``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -68,13 +68,22 @@ class Link(BaseModel):
         return data
 
 
-def build_link(run: StageRun, pins: BuildPins, *, declared: DeterminismSettings) -> Link:
+def build_link(
+    run: StageRun,
+    pins: BuildPins,
+    *,
+    declared: DeterminismSettings,
+    reused: Mapping[str, str] | None = None,
+) -> Link:
     """Turn a finished stage run into its in-toto link.
 
     Args:
         run: the run as the sealed runner recorded it (materials and products list files).
         pins: the build's pins; recorded whole in ``environment.pins``.
         declared: the determinism settings declared for the stage.
+        reused: for a link that attests an earlier run of the stage again (under new pins,
+            everything the run depended on unchanged): the earlier link it cites
+            (``link``, ``sha256``, ``commit``), recorded as ``byproducts.reused-run``.
 
     Returns:
         The link: ``name`` is the stage, ``command`` the argv the runner executed,
@@ -96,6 +105,8 @@ def build_link(run: StageRun, pins: BuildPins, *, declared: DeterminismSettings)
         "finished-on": run.finished_on,
         "notes": list(run.notes),
     }
+    if reused is not None:
+        byproducts["reused-run"] = dict(reused)
     environment: dict[str, Any] = {
         "pins": pins.to_json(),
         "determinism-declared": declared.to_json(),

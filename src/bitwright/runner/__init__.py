@@ -13,7 +13,7 @@ attested.
 
 from bitwright.runner.environment import ALLOWED_HOST_VARS, sealed_environment
 from bitwright.runner.receipt import RUNNER_UMASK, Expectation, check_receipts, read_receipts
-from bitwright.runner.run import judge, log_paths, run_sealed, toolchain_paths
+from bitwright.runner.run import judge, log_paths, run_sealed, stage_environment, toolchain_paths
 from bitwright.runner.sandbox import (
     BubblewrapSandbox,
     NoSandbox,
@@ -44,6 +44,7 @@ __all__ = [
     "read_receipts",
     "run_sealed",
     "sealed_environment",
+    "stage_environment",
     "toolchain_paths",
     "undeclared_reads",
 ]

@@ -14,6 +14,7 @@ import posixpath
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bitwright.errors import StageFailed, UndeclaredInput, UsageError
 from bitwright.model.digests import ArtifactMap
 from bitwright.model.pins import DeterminismSettings
 from bitwright.model.pipeline import StageSpec
+from bitwright.model.receipt import StageReceipts
 from bitwright.model.run import StageRun
 from bitwright.runner._base import SANDBOX_PRIVATE_DIR, Sandbox
 from bitwright.runner._outputs import OutputStaging
@@ -47,7 +49,7 @@ from bitwright.runner.trace import (
 from bitwright.runner.view import HIDDEN, Bind, RepoView, is_under
 from bitwright.stagekit import RECEIPT_ENV
 
-__all__ = ["judge", "log_paths", "run_sealed", "toolchain_paths"]
+__all__ = ["judge", "log_paths", "run_sealed", "stage_environment", "toolchain_paths"]
 
 _RECEIPT_LIMIT = 1 << 20  # the runner receipt: a pid, a umask and a sealed environment
 
@@ -103,11 +105,13 @@ def run_sealed(
         repo: the repository root.
         argv: the stage's command (what follows ``--`` in ``bitwright stage run``).
         settings: the declared determinism settings (environment and ``stagekit``).
-        source_date_epoch: the commit time, passed as ``SOURCE_DATE_EPOCH``.
+        source_date_epoch: passed as ``SOURCE_DATE_EPOCH`` (:attr:`GitPin.epoch`).
         strict: hide undeclared repository files (an undeclared read fails at once);
             otherwise the whole repository is visible read-only and reads are only traced.
         sandbox: how to seal the stage (see :func:`bitwright.runner.sandbox.detect_sandbox`).
-        digest: maps repo-relative paths (files or directories) to the digests of their files.
+        digest: maps repo-relative paths (files or directories) to the digests of their files;
+            products are digested with it right after the run, so it must trust no cache a
+            stage (or anyone but this process) could have written.
         log_dir: where the stage's output logs go (see :func:`log_paths`) and, in a
             remapping sandbox, its scratch directories (keep it on the repository's disk).
         echo: also copy the stage's output to this process's standard error as it arrives.
@@ -138,45 +142,17 @@ def run_sealed(
             f"stage {stage.name!r}: its working directory {stage.wdir} does not exist",
             hint="fix the stage's wdir in dvc.yaml",
         )
-    stdout_log, stderr_log = log_paths(log_dir, stage.name)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    params = [str(root / p) for p in stage.param_files]
-    with (
-        tempfile.TemporaryDirectory(prefix=f"bitwright-{stage.name}-") as tmp,
-        tempfile.TemporaryFile(dir=tmp) as runner_receipt,  # unnamed: no path reaches it
-    ):
-        private = Path(tmp) / "stage"
-        private.mkdir()
-        seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
-        skip = ":".join(str(root / t) for t in toolchain)
-        env = _environment(
-            settings, source_date_epoch, root, private, seen, cwd, skip, params, host_env
-        )
-        staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
-        try:
-            started_on, finished, finished_on = _run_wrapped(
-                sandbox,
-                shim_argv(argv, runner_receipt.fileno()),
-                view=view,
-                writable=[*staging.binds(), Bind(private, seen)],
-                env=env,
-                cwd=cwd,
-                host_cwd=root if sandbox.remaps else cwd,
-                logs=(stdout_log, stderr_log),
-                echo=echo,
-                receipt_fd=runner_receipt.fileno(),
-            )
-            runner = parse_runner_receipt(os.pread(runner_receipt.fileno(), _RECEIPT_LIMIT, 0))
-            receipts = read_receipts(private / "receipt.jsonl", runner)
-            reads = undeclared_reads(
-                private / "trace", repo=root, stage=stage, allowed_extra=toolchain
-            )
-            strays = staging.collect() if finished.returncode == 0 else ()
-        finally:
-            staging.cleanup()
+    outcome = _run_privately(
+        stage,
+        argv,
+        _Setup(root, view, cwd, toolchain, sandbox, settings, source_date_epoch, host_env),
+        log_dir=log_dir,
+        echo=echo,
+    )
+    finished = outcome.finished
     products: ArtifactMap = {}
     if finished.returncode == 0:
-        _check_outs(stage, root, strays)
+        _check_outs(stage, root, outcome.strays)
         products = digest(list(stage.outs)) if stage.outs else {}
     return StageRun(
         stage=stage.name,
@@ -187,13 +163,89 @@ def run_sealed(
         stdout_sha256=finished.stdout_sha256,
         stderr_sha256=finished.stderr_sha256,
         sandbox=sandbox.report(strict=strict),
-        environment=env,
-        receipts=receipts,
-        undeclared_reads=reads,
-        started_on=started_on,
-        finished_on=finished_on,
+        environment=outcome.environment,
+        receipts=outcome.receipts,
+        undeclared_reads=outcome.reads,
+        started_on=outcome.started_on,
+        finished_on=outcome.finished_on,
         notes=() if sandbox.remaps else (_WEAK_NOTE,),
     )
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What a run needs besides the stage and its command."""
+
+    root: Path
+    view: RepoView
+    cwd: Path
+    toolchain: tuple[str, ...]
+    sandbox: Sandbox
+    settings: DeterminismSettings
+    epoch: int
+    host_env: Mapping[str, str] | None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a run left behind, collected before its private directory goes."""
+
+    started_on: str
+    finished: Finished
+    finished_on: str
+    environment: dict[str, str]
+    receipts: StageReceipts
+    reads: tuple[str, ...]
+    strays: tuple[str, ...]
+
+
+def _run_privately(
+    stage: StageSpec, argv: Sequence[str], setup: _Setup, *, log_dir: Path, echo: bool
+) -> _Outcome:
+    """Run the stage in a fresh private directory (home, hook, receipts, trace), then collect."""
+    sandbox, root = setup.sandbox, setup.root
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bitwright-{stage.name}-") as tmp,
+        tempfile.TemporaryFile(dir=tmp) as runner_receipt,  # unnamed: no path reaches it
+    ):
+        private = Path(tmp) / "stage"
+        private.mkdir()
+        seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
+        (private / "home").mkdir()
+        install_trace_hook(private / "hook")
+        env = stage_environment(
+            stage, repo=root, settings=setup.settings, source_date_epoch=setup.epoch,
+            private=seen, host_env=setup.host_env,
+        )  # fmt: skip
+        staging = OutputStaging.prepare(setup.view, scratch_in=log_dir if sandbox.remaps else None)
+        try:
+            started_on, finished, finished_on = _run_wrapped(
+                sandbox,
+                shim_argv(argv, runner_receipt.fileno()),
+                view=setup.view,
+                writable=[*staging.binds(), Bind(private, seen)],
+                env=env,
+                cwd=setup.cwd,
+                host_cwd=root if sandbox.remaps else setup.cwd,
+                logs=log_paths(log_dir, stage.name),
+                echo=echo,
+                receipt_fd=runner_receipt.fileno(),
+            )
+            runner = parse_runner_receipt(os.pread(runner_receipt.fileno(), _RECEIPT_LIMIT, 0))
+            return _Outcome(
+                started_on,
+                finished,
+                finished_on,
+                env,
+                read_receipts(private / "receipt.jsonl", runner),
+                undeclared_reads(
+                    private / "trace", repo=root, stage=stage, allowed_extra=setup.toolchain
+                ),
+                tuple(staging.collect()) if finished.returncode == 0 else (),
+            )
+        finally:
+            staging.cleanup()
 
 
 def judge(
@@ -297,35 +349,44 @@ def _run_wrapped(
     return started_on, finished, _now()
 
 
-def _environment(
+def stage_environment(
+    stage: StageSpec,
+    *,
+    repo: Path,
     settings: DeterminismSettings,
-    epoch: int,
-    root: Path,
-    private: Path,
-    seen: Path,
-    cwd: Path,
-    skip: str,
-    params: Sequence[str],
-    host: Mapping[str, str] | None,
+    source_date_epoch: int,
+    private: Path = SANDBOX_PRIVATE_DIR,
+    host_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    (private / "home").mkdir()
-    install_trace_hook(private / "hook")
+    """The complete environment a run of ``stage`` starts with.
+
+    Args:
+        stage: the stage.
+        repo: the repository root (resolved).
+        settings: the declared determinism settings.
+        source_date_epoch: ``SOURCE_DATE_EPOCH``.
+        private: the run's private directory as the stage sees it (home, receipts, trace,
+            hook); :data:`SANDBOX_PRIVATE_DIR`, the same for every run, in a remapping sandbox.
+        host_env: the caller's environment (see :func:`run_sealed`).
+    """
+    toolchain = toolchain_paths(repo)
+    variables = {*settings.environment(), *PROCESS_VARIABLES}
     return sealed_environment(
         settings,
-        source_date_epoch=epoch,
-        home=seen / "home",
+        source_date_epoch=source_date_epoch,
+        home=private / "home",
         path_dirs=[str(Path(sys.prefix) / "bin")],
         extra={
-            RECEIPT_ENV: str(seen / "receipt.jsonl"),
-            TRACE_ENV: str(seen / "trace"),
-            TRACE_ROOT_ENV: str(root),
-            TRACE_SKIP_ENV: skip,
-            PARAMS_ENV: ":".join(params),
-            CONFIRM_ENV: ":".join(sorted({*settings.environment(), *PROCESS_VARIABLES})),
-            "PYTHONPATH": str(seen / "hook"),
-            "PWD": str(cwd),
+            RECEIPT_ENV: str(private / "receipt.jsonl"),
+            TRACE_ENV: str(private / "trace"),
+            TRACE_ROOT_ENV: str(repo),
+            TRACE_SKIP_ENV: ":".join(str(repo / t) for t in toolchain),
+            PARAMS_ENV: ":".join(str(repo / p) for p in stage.param_files),
+            CONFIRM_ENV: ":".join(sorted(variables)),
+            "PYTHONPATH": str(private / "hook"),
+            "PWD": str(repo / posixpath.normpath(stage.wdir)),
         },
-        host=host,
+        host=host_env,
     )
 
 
