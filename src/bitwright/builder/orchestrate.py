@@ -14,7 +14,7 @@ from pathlib import Path
 from bitwright.attest import build_layout, load_signer, write_layout
 from bitwright.attest.signers import AttestationSigner, KeySigner
 from bitwright.builder.context import CONTEXT_ENV, BuildContext, write_context
-from bitwright.builder.data import dvc_executable
+from bitwright.builder.data import dvc_environment, dvc_executable
 from bitwright.builder.linkstore import LinkStore, StageNow, reuse_stored
 from bitwright.builder.paths import ProjectPaths
 from bitwright.builder.preflight import preflight, utc_now
@@ -67,12 +67,8 @@ class BuildResult:
 
 
 def _dvc_env(context_file: Path, serving: Mapping[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(serving)
-    env[CONTEXT_ENV] = str(context_file)
-    env["DVC_NO_ANALYTICS"] = "1"
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return dvc_environment({**serving, CONTEXT_ENV: str(context_file), "PATH": path})
 
 
 def build(
