@@ -105,7 +105,7 @@ def main() -> None:
         "GIT_COMMITTER_NAME": "bench",
         "GIT_COMMITTER_EMAIL": "bench@example.org",
     }
-    from bitwright.attest.keys import load_public_key
+    from bitwright.attest import load_public_key
     from bitwright.attest.trust import TrustPolicy
     from bitwright.verify import verify_release
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bitwright.attest.keys import DEFAULT_KEY_DIR, generate_keypair
+from bitwright.attest import DEFAULT_KEY_DIR, generate_keypair
 from bitwright.cli.app import app, emit_json, stderr
 
 __all__ = ["KeyTypeChoice", "keygen_command"]

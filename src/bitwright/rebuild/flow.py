@@ -25,8 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bitwright.attest import generate_keypair, read_envelope, read_link
-from bitwright.attest.dsse import INTOTO_PAYLOAD_TYPE
+from bitwright.attest import INTOTO_PAYLOAD_TYPE, generate_keypair, read_envelope, read_link
 from bitwright.attest.provenance import parse_statement
 from bitwright.attest.statement import SOURCE, Statement, dvc_parameters
 from bitwright.attest.trust import TrustPolicy, verify_attestation

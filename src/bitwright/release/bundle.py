@@ -19,8 +19,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from bitwright.attest import keyid8, load_signer, read_link
-from bitwright.attest.dsse import read_envelope, unverified_payload
+from bitwright.attest import keyid8, load_signer, read_envelope, read_link, unverified_payload
 from bitwright.attest.keys import Key
 from bitwright.attest.provenance import parse_statement, read_provenance
 from bitwright.attest.statement import Statement

@@ -30,7 +30,8 @@ from pathlib import Path, PurePosixPath
 from cryptography.exceptions import InvalidSignature
 from model_signing import signing
 
-from bitwright.attest.keys import Key, load_public_key, load_signer
+from bitwright.attest import load_public_key, load_signer
+from bitwright.attest.keys import Key
 from bitwright.errors import KeyProblem, OperationalError, UsageError, VerificationFailed
 from bitwright.fileio import write_atomic
 from bitwright.model import Sha256

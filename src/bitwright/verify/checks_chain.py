@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bitwright.attest.link import read_link
+from bitwright.attest import read_link
 from bitwright.attest.provenance import external_parameters
 from bitwright.attest.statement import BUILD_IMAGE, PYTHON_PACKAGES, SOURCE, Statement
 from bitwright.errors import VerificationFailed

@@ -22,9 +22,15 @@ from typing import Any
 from in_toto.models.metadata import Metadata
 from in_toto.verifylib import in_toto_verify
 
-from bitwright.attest.dsse import INTOTO_PAYLOAD_TYPE, read_envelope, verify_envelope
-from bitwright.attest.keys import SSlibKey, keyid8
-from bitwright.attest.layout import Layout, read_layout
+from bitwright.attest import (
+    INTOTO_PAYLOAD_TYPE,
+    Layout,
+    keyid8,
+    read_envelope,
+    read_layout,
+    verify_envelope,
+)
+from bitwright.attest.keys import SSlibKey
 from bitwright.errors import VerificationFailed
 
 __all__ = [

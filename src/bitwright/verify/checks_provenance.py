@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bitwright.attest.dsse import INTOTO_PAYLOAD_TYPE, read_envelope, read_json_object
-from bitwright.attest.keys import keyid8
+from bitwright.attest import INTOTO_PAYLOAD_TYPE, keyid8, read_envelope
+from bitwright.attest.dsse import read_json_object
 from bitwright.attest.provenance import parse_statement
 from bitwright.attest.statement import LAYOUT_BYPRODUCT, Statement
 from bitwright.attest.trust import TrustPolicy, verify_attestation

@@ -15,7 +15,8 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from bitwright.attest.keys import SSlibKey, keyid8
+from bitwright.attest import keyid8
+from bitwright.attest.keys import SSlibKey
 from bitwright.errors import VerificationFailed
 from bitwright.model import Sha256
 from bitwright.release import aibom_subjects, validate_aibom
