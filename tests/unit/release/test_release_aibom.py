@@ -231,3 +231,11 @@ def test_flatten_metrics_names_nested_values_by_path() -> None:
     flat = flatten_metrics({"loss": 0.5, "per_class": {"0": {"f1": 1.0}}, "ok": True, "k": [3, 4]})
 
     assert flat == {"k.0": 3, "k.1": 4, "loss": 0.5, "ok": "true", "per_class.0.f1": 1.0}
+
+
+def test_a_malformed_timestamp_is_refused(release_dir: Path) -> None:
+    """rfc3339-validator is pinned for this: jsonschema skips date-time without it."""
+    document = json.loads(_bom(_facts(release_dir)))
+    document["metadata"]["timestamp"] = "yesterday at noon"
+    with pytest.raises(VerificationFailed, match="at metadata/timestamp: .* is not a 'date-time'"):
+        validate_aibom(json.dumps(document))
