@@ -4,8 +4,8 @@ Two clones of this repository at HEAD are made in a temporary directory. One run
 ``bitwright build --force`` (every stage sealed, receipts checked, links signed, layout and
 provenance written); the other runs ``dvc repro --force`` of the same ``dvc.yaml`` with the
 ``bitwright stage run NAME --`` wrappers removed, in the same determinism environment (one
-thread, the same MKL and hash settings), so both do the same training work. Each is run
-``--repeat`` times after a warm-up; the best time of each is compared.
+thread, the same MKL, hash and CPU kernel path settings), so both do the same training work.
+Each is run ``--repeat`` times after a warm-up; the best time of each is compared.
 
     .venv/bin/python bench/build.py [--repeat 3]
 
@@ -25,19 +25,13 @@ import time
 from pathlib import Path
 
 from bitwright.builder.data import pull_missing_data
+from bitwright.model import DeterminismSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 GOAL = 1.10
-SEALED_ENV = {
-    "PYTHONHASHSEED": "0",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_CBWR": "AVX2,STRICT",
-    "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
-    "TZ": "UTC",
-}
+# the declared settings' variables (the CPU kernel path among them), as a sealed stage gets them
+SEALED_ENV = {**DeterminismSettings().environment(), "TZ": "UTC"}
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> float:
