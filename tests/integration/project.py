@@ -171,19 +171,23 @@ def _create_project(base: Path) -> Path:
     (repo / ".gitignore").write_text(".bitwright/\n")
     (repo / "out").mkdir()
     (repo / "out" / ".gitignore").write_text("/first.json\n/second.json\n")
-    sh("git", "init", "-q", "-b", "main", cwd=repo)
-    sh("dvc", "init", "-q", cwd=repo)
-    sh("dvc", "config", "core.analytics", "false", cwd=repo)
-    remote = base / "remote"
-    remote.mkdir()
-    # a local directory remote is machine-specific: it lives in the untracked config.local
-    sh("dvc", "remote", "add", "--local", "-d", "origin", str(remote), cwd=repo)
-    sh("dvc", "add", "-q", "data/raw", cwd=repo)
-    sh("dvc", "push", "-q", cwd=repo)
+    init_git_dvc(repo, base / "remote", data="data/raw")
     sh(BITWRIGHT, "params", "--write", cwd=repo)
     commit(repo, "project")
     sh(BITWRIGHT, "keygen", cwd=repo)
     return repo
+
+
+def init_git_dvc(repo: Path, remote: Path, *, data: str) -> None:
+    """Make ``repo`` a git + DVC repository whose ``data`` is tracked and pushed to ``remote``."""
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    sh("dvc", "init", "-q", cwd=repo)
+    sh("dvc", "config", "core.analytics", "false", cwd=repo)
+    remote.mkdir()
+    # a local directory remote is machine-specific: it lives in the untracked config.local
+    sh("dvc", "remote", "add", "--local", "-d", "origin", str(remote), cwd=repo)
+    sh("dvc", "add", "-q", data, cwd=repo)
+    sh("dvc", "push", "-q", cwd=repo)
 
 
 def textblock(text: str) -> str:

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.integration.project import BITWRIGHT, ROOT, commit, sh
+from tests.integration.project import BITWRIGHT, ROOT, commit, init_git_dvc, sh
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,14 +60,7 @@ def _project(base: Path) -> Path:
     (repo / ".gitignore").write_text(".bitwright/\n/result\n/dist\n")
     (repo / "out").mkdir()
     (repo / "out" / ".gitignore").write_text("/shout.txt\n")
-    sh("git", "init", "-q", "-b", "main", cwd=repo)
-    sh("dvc", "init", "-q", cwd=repo)
-    sh("dvc", "config", "core.analytics", "false", cwd=repo)
-    remote = base / "remote"
-    remote.mkdir()
-    sh("dvc", "remote", "add", "--local", "-d", "origin", str(remote), cwd=repo)
-    sh("dvc", "add", "-q", "data/raw", cwd=repo)
-    sh("dvc", "push", "-q", cwd=repo)
+    init_git_dvc(repo, base / "remote", data="data/raw")
     commit(repo, "a shell stage and a plain Python stage")
     sh(BITWRIGHT, "keygen", cwd=repo)
     return repo

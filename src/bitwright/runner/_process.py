@@ -82,10 +82,25 @@ def run_logged(
         if channel:
             channel.close_writer()
     assert proc.stdout is not None and proc.stderr is not None
-    pumps = [
-        _Pump(proc.stdout, stdout_log, echo),
-        _Pump(proc.stderr, stderr_log, echo),
-    ]
+    pumps = (_Pump(proc.stdout, stdout_log, echo), _Pump(proc.stderr, stderr_log, echo))
+    returncode, ran = _wait(proc, pumps, channel)
+    if returncode >= 0 and not ran:
+        last = pumps[1].tail.decode("utf-8", "replace").strip().splitlines()
+        raise ToolError(
+            f"{argv[0]} could not set up the sandbox: {last[-1] if last else 'no message'}",
+            hint="check that bubblewrap works here: bwrap --ro-bind / / true",
+        )
+    return Finished(returncode, pumps[0].sha256(), pumps[1].sha256())
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], pumps: Sequence[_Pump], channel: StatusChannel | None
+) -> tuple[int, bool]:
+    """Pump the output until the command ends; its status and whether the stage ran.
+
+    Raises:
+        OperationalError: a log could not be written.
+    """
     for pump in pumps:
         pump.start()
     try:
@@ -106,13 +121,7 @@ def run_logged(
                 f"cannot write the stage log {pump.log}: {pump.error.message}",
                 hint="check that the log directory is writable and the disk is not full",
             ) from pump.error
-    if returncode >= 0 and not ran:
-        last = pumps[1].tail.decode("utf-8", "replace").strip().splitlines()
-        raise ToolError(
-            f"{argv[0]} could not set up the sandbox: {last[-1] if last else 'no message'}",
-            hint="check that bubblewrap works here: bwrap --ro-bind / / true",
-        )
-    return Finished(returncode, pumps[0].sha256(), pumps[1].sha256())
+    return returncode, ran
 
 
 class StatusChannel:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bitwright.attest import build_link, generate_keypair, load_signer, read_link, write_link
+from bitwright.attest.keys import Signer
 from bitwright.builder.linkstore import LinkStore, Reuse, StageNow, reuse, reuse_stored
 from bitwright.model import (
     BuildPins,
@@ -128,13 +129,19 @@ def test_a_run_that_read_undeclared_files_or_failed_is_not_reused() -> None:
     assert reuse(_link(_run(returncode=3)), _now())[0] is Reuse.NO
 
 
-def test_attesting_again_cites_the_earlier_link(tmp_path: Path) -> None:
+def _stored(tmp_path: Path) -> tuple[LinkStore, Path, Signer]:
+    """A store holding the signed link of :func:`_run`, the stored file and its signer."""
     pair = generate_keypair(tmp_path / "keys")
     signer = load_signer(pair.private_path)
     earlier = write_link(build_link(_run(), PINS, declared=PINS.determinism), signer, tmp_path)
     store = LinkStore(tmp_path / "store")
     stored = store.put(earlier, read_link(earlier)[0], pair.keyid[:8])
     earlier.unlink()
+    return store, stored, signer
+
+
+def test_attesting_again_cites_the_earlier_link(tmp_path: Path) -> None:
+    store, stored, signer = _stored(tmp_path)
     links = tmp_path / "links"
     written, why = reuse_stored(store, _now(pins=NEW_COMMIT), signer, links)
     assert written is not None and why == ""
@@ -151,11 +158,7 @@ def test_attesting_again_cites_the_earlier_link(tmp_path: Path) -> None:
 
 
 def test_a_stored_link_whose_signature_fails_is_not_reused(tmp_path: Path) -> None:
-    pair = generate_keypair(tmp_path / "keys")
-    signer = load_signer(pair.private_path)
-    earlier = write_link(build_link(_run(), PINS, declared=PINS.determinism), signer, tmp_path)
-    store = LinkStore(tmp_path / "store")
-    stored = store.put(earlier, read_link(earlier)[0], pair.keyid[:8])
+    store, stored, signer = _stored(tmp_path)
     envelope = json.loads(stored.read_text())
     signature = envelope["signatures"][0]["sig"]
     envelope["signatures"][0]["sig"] = ("B" if signature[0] == "A" else "A") + signature[1:]
