@@ -99,11 +99,11 @@ def _install_trace(params: dict[str, str]) -> None:
 
 
 def _sha256_of(path: str) -> str:
-    """sha256 of a regular file (``not-a-regular-file`` otherwise), without following a link."""
+    """sha256 of the regular file ``path`` leads to (``not-a-regular-file`` otherwise)."""
     import hashlib
 
     flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
-    fd = os.open(path, flags)
+    fd = os.open(os.path.realpath(path), flags)  # what the stage's own open reads
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > _PARAMS_MAX:
