@@ -19,6 +19,7 @@ COMMAND_MODULES = {
     "params": "cmd_params",
     "rebuild": "cmd_rebuild",
     "release": "cmd_release",
+    "scan": "cmd_scan",
     "stage": "cmd_stage",
     "verify": "cmd_verify",
 }
