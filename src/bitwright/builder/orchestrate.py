@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bitwright.attest import build_layout, keyid8, load_signer, write_layout
@@ -21,6 +21,7 @@ from bitwright.builder.preflight import preflight, utc_now
 from bitwright.builder.provenance import write_build_provenance
 from bitwright.builder.stage import stage_materials
 from bitwright.builder.stageserver import StageServer
+from bitwright.builder.thirdparty import third_party_inputs
 from bitwright.digest import default_cache, digest_artifacts
 from bitwright.errors import (
     BitwrightError,
@@ -55,6 +56,7 @@ class BuildResult:
         layout: the signed layout.
         provenance: the signed SLSA provenance.
         finished_on: RFC 3339 UTC finish time.
+        unpinned: stage -> third-party files it read that no TOFU pin covers.
     """
 
     context: BuildContext
@@ -64,6 +66,7 @@ class BuildResult:
     layout: Path
     provenance: Path
     finished_on: str
+    unpinned: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _dvc_env(context_file: Path, serving: Mapping[str, str]) -> dict[str, str]:
@@ -94,6 +97,7 @@ def build(
 
     Raises:
         KeyProblem, DirtyTreeError, UsageError: preflight refused to start.
+        CheckFailed: a TOFU-pinned input's files differ from their pins.
         StageFailed: a stage failed; no link exists for it.
         ToolError: DVC failed outside any stage.
     """
@@ -103,6 +107,10 @@ def build(
     pipeline = load_pipeline(repo)
     context = preflight(repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox)
     notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")
+    third_party = third_party_inputs(repo, pipeline, context.pins)
+    for stage, files in third_party.unpinned.items():
+        more = f" and {len(files) - 1} more" if len(files) > 1 else ""
+        notify(f"stage {stage} reads unpinned third-party input {files[0]}{more}")
     _clear_attestations(paths, pipeline)
     write_context(context, paths.context_file)
 
@@ -147,9 +155,12 @@ def build(
         finished_on=finished_on,
         signer=provenance_signer,
         ci=os.environ.get("CI", "").lower() == "true",
+        third_party=third_party.dependencies(),
     )
     notify("signed the layout and the provenance")
-    return BuildResult(context, links, ran, reused, layout_path, provenance, finished_on)
+    return BuildResult(
+        context, links, ran, reused, layout_path, provenance, finished_on, third_party.unpinned
+    )
 
 
 def build_stage(repo: Path, name: str, *, key_path: Path, notify: Notify = lambda _: None) -> Path:

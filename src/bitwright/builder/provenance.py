@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bitwright.attest import read_link
 from bitwright.attest.provenance import (
     SANDBOX_KEY,
+    ThirdParty,
     build_provenance,
     provenance_envelope,
     write_provenance,
@@ -60,8 +61,12 @@ def write_build_provenance(
     finished_on: str,
     signer: AttestationSigner,
     ci: bool = False,
+    third_party: Sequence[ThirdParty] = (),
 ) -> Path:
-    """Write ``provenance.intoto.json`` (and the sigstore bundle beside it when keyless)."""
+    """Write ``provenance.intoto.json`` (and the sigstore bundle beside it when keyless).
+
+    ``third_party`` are the TOFU-pinned inputs the stages read (resolved dependencies).
+    """
     link_digests: dict[str, tuple[str, Sha256]] = {}
     confirmed: dict[str, dict[str, Any]] = {}
     for stage, link_path in links.items():
@@ -82,6 +87,7 @@ def write_build_provenance(
         links=link_digests,
         confirmed=confirmed,
         layout_sha256=sha256_file(paths.layout),
+        third_party=third_party,
     )
     bundle: dict[str, Any] | None = None
 

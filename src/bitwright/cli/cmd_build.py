@@ -64,6 +64,7 @@ def build_command(
                 "layout": str(result.layout),
                 "provenance": str(result.provenance),
                 "sandbox": result.context.sandbox.value,
+                "unpinned": {stage: list(files) for stage, files in result.unpinned.items()},
             }
         )
     stderr.print(
@@ -71,6 +72,11 @@ def build_command(
         f"{result.context.pins.git.commit[:12]} "
         f"(ran: {', '.join(result.ran) or 'none'}; reused: {', '.join(result.reused) or 'none'})"
     )
+    for stage, files in result.unpinned.items():
+        stderr.print(
+            f"[yellow]warning:[/] stage {escape(stage)} reads {len(files)} third-party file(s) "
+            f"no pin covers, e.g. {escape(files[0])} (hint: bitwright pin add)"
+        )
     if not result.context.pins.git.rebuildable:
         stderr.print("[yellow]warning:[/] the tree was dirty: this build is not rebuildable")
     stderr.print(f"links:  {root / 'links'}")

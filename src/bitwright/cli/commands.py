@@ -17,6 +17,7 @@ COMMAND_MODULES = {
     "digest": "cmd_digest",
     "keygen": "cmd_keygen",
     "params": "cmd_params",
+    "pin": "cmd_pin",
     "rebuild": "cmd_rebuild",
     "release": "cmd_release",
     "scan": "cmd_scan",
