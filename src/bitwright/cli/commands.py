@@ -15,14 +15,17 @@ __all__ = ["COMMAND_MODULES", "register"]
 COMMAND_MODULES = {
     "build": "cmd_build",
     "digest": "cmd_digest",
+    "gate": "cmd_gate",
     "keygen": "cmd_keygen",
     "params": "cmd_params",
     "pin": "cmd_pin",
+    "policy": "cmd_policy",
     "rebuild": "cmd_rebuild",
     "release": "cmd_release",
     "scan": "cmd_scan",
     "stage": "cmd_stage",
     "verify": "cmd_verify",
+    "vsa": "cmd_vsa",
 }
 
 

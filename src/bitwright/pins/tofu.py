@@ -58,6 +58,7 @@ __all__ = [
     "digest_local",
     "pins_read_by",
     "read_pins",
+    "read_pins_file",
     "unpinned_inputs",
     "write_pins",
 ]
@@ -173,7 +174,17 @@ def read_pins(repo: Path) -> PinsFile:
     path = repo / PINS_FILE
     if not path.exists() and not path.is_symlink():
         return PinsFile()
-    data = read_json_object(path, "a pins file", hint=_FIX, inside=repo)
+    return read_pins_file(path, inside=repo)
+
+
+def read_pins_file(path: Path, *, inside: Path | None = None) -> PinsFile:
+    """Read the pins file ``path`` (for a gate, the trusted copy its policy names).
+
+    Raises:
+        UsageError: the file is malformed or has unknown fields.
+        OperationalError: it is missing or cannot be read (not a regular file, too large...).
+    """
+    data = read_json_object(path, "a pins file", hint=_FIX, inside=inside)
     if set(data) != {"version", "pins"} or data["version"] != _VERSION:
         raise UsageError(f"{PINS_FILE}: expected exactly version {_VERSION} and pins", hint=_FIX)
     if not isinstance(data["pins"], dict):
