@@ -379,8 +379,9 @@ def test_vsa_add_refuses_a_verdict_on_other_artifacts(
 ) -> None:
     other = {name: "0" * 64 for name in built.subjects}
 
-    done = sh(BITWRIGHT, "vsa", "add", str(release),
-              str(vsa(built, "bob", tmp_path, subjects=other)), cwd=tmp_path, check=False)  # fmt: skip
+    foreign = vsa(built, "bob", tmp_path, subjects=other)
+
+    done = sh(BITWRIGHT, "vsa", "add", str(release), str(foreign), cwd=tmp_path, check=False)
 
     assert done.returncode == 1
     assert "has another sha256 than the release's artifact" in done.stderr
