@@ -16,7 +16,6 @@ from rich.markup import escape
 
 from bitwright.cli.app import app, emit_json, stderr
 from bitwright.errors import ExitCode
-from bitwright.pins.tofu import PINS_FILE, add_pin, check_pins
 
 __all__ = ["pin_add_command", "pin_app", "pin_check_command"]
 
@@ -47,6 +46,8 @@ def pin_add_command(
     repo: _Repo = Path("."),
 ) -> None:
     """Fetch a third-party model or dataset and pin every file's sha256 and size."""
+    from bitwright.pins.tofu import PINS_FILE, add_pin
+
     pinned = add_pin(repo, source, to=to, kind=kind, offline=offline, replace=replace)
     if json_out:
         emit_json({"path": pinned.path, **pinned.to_json()})
@@ -69,6 +70,8 @@ def pin_check_command(
     repo: _Repo = Path("."),
 ) -> None:
     """Fetch every pinned source again and re-read its local copy; fail on any change."""
+    from bitwright.pins.tofu import check_pins
+
     changes = check_pins(repo, paths or (), offline=offline, fetch_sources=not local_only)
     if json_out:
         emit_json(

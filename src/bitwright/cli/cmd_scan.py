@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from bitwright.cli.app import app, emit_json, stderr
 from bitwright.errors import ExitCode, UsageError
-from bitwright.scan import FAMILIES, ScanPolicy, scan_path
+from bitwright.scan import FAMILIES, ScanPolicy
 
 __all__ = ["scan_command"]
 
@@ -54,6 +54,8 @@ def scan_command(
         allow_unknown_formats=allow_unknown,
         families=families,
     )
+    from bitwright.scan import scan_path
+
     report = scan_path(path, policy=policy)
     if external:
         from bitwright.scan.external import with_external_evidence

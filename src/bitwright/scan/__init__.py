@@ -10,9 +10,13 @@
     external          other scanners (picklescan, fickling, modelscan) as extra evidence
 
 Standard library, :mod:`bitwright.fileio` and :mod:`bitwright.digest` only (numpy when a
-``.npy`` header is read), so every layer above may scan.
+``.npy`` header is read), so every layer above may scan. The scanner itself (and the digest
+machinery it needs) is imported on first use of ``scan_path``.
 """
 
+from typing import TYPE_CHECKING
+
+from bitwright._lazy import lazy_names
 from bitwright.scan.allowlist import ALLOWLIST, DEFAULT_FAMILIES, FAMILIES, Use, allowed_use
 from bitwright.scan.report import (
     ExternalEvidence,
@@ -22,7 +26,9 @@ from bitwright.scan.report import (
     ScanReport,
     Severity,
 )
-from bitwright.scan.scanner import ScanLimits, scan_path
+
+if TYPE_CHECKING:
+    from bitwright.scan.scanner import ScanLimits, scan_path
 
 __all__ = [
     "ALLOWLIST",
@@ -39,3 +45,5 @@ __all__ = [
     "allowed_use",
     "scan_path",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, {"ScanLimits": "scanner", "scan_path": "scanner"})
