@@ -255,6 +255,8 @@ def _from_statement(rid: str, statement: Statement, policy: LoadedPolicy) -> Req
 
 
 def _third_party(facts: _Facts, policy: LoadedPolicy) -> RequirementResult:
+    if facts.report is not None and facts.statement is None:
+        return missing_provenance("third-party-pinned", facts.why_no_statement)
     pins_path = policy.relative(policy.profile.third_party_pins)
     pins: PinsFile | None = read_pins_file(pins_path) if pins_path is not None else None
     model = None
