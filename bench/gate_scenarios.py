@@ -44,26 +44,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.project import BITWRIGHT, commit, make_project, sh  # noqa: E402
+from tests.integration.project import (  # noqa: E402
+    BITWRIGHT,
+    add_third_party_input,
+    commit,
+    make_project,
+    sh,
+)
 
 from bitwright.attest import canonical_json, generate_keypair, load_signer  # noqa: E402
 from bitwright.attest.dsse import sign_envelope  # noqa: E402
 from bitwright.attest.signers import KeySigner  # noqa: E402
 from bitwright.attest.vsa import build_vsa, write_vsa  # noqa: E402
 from bitwright.gate.evaluate import Decision, evaluate  # noqa: E402
-from bitwright.gate.policy import load_policy  # noqa: E402
+from bitwright.gate.policy import Require, load_policy  # noqa: E402
 from bitwright.release.bundle import bundle_release  # noqa: E402
 
-ATTESTED = (
-    "provenance",
-    "layout_and_links",
-    "determinism_confirmed",
-    "data_pinned",
-    "aibom",
-    "model_signature",
-    "third_party_pinned",
-    "clean_build",
-)
+ATTESTED = tuple(name for name in Require.model_fields if name != "scan_clean")
 PAYLOAD = b"cbuiltins\nexec\n(Vopen('pwned', 'w')\ntR."
 COMPROMISED_STAGE = f"""\
 import pathlib
@@ -77,24 +74,14 @@ pathlib.Path("out/model.pkl").write_bytes({PAYLOAD!r})
 def build(base: Path, *, compromised: bool = False) -> tuple[Path, Path]:
     """Build and release the tiny project; return (repo, release)."""
     repo = make_project(base)
-    upstream = base / "upstream" / "embeddings"
-    upstream.mkdir(parents=True)
-    (upstream / "vectors.txt").write_text("0.1 0.2\n")
-    (repo / ".gitignore").write_text(".bitwright/\nthird_party/\n")
-    sh(BITWRIGHT, "pin", "add", str(upstream), cwd=repo)
-    dvc_yaml = (repo / "dvc.yaml").read_text()
-    dvc_yaml = dvc_yaml.replace(
-        "      - out/first.json\n    outs:",
-        "      - out/first.json\n      - third_party/embeddings\n    outs:",
-    )
+    add_third_party_input(repo, base)
     if compromised:
         (repo / "stages" / "second.py").write_text(COMPROMISED_STAGE)
-        dvc_yaml = dvc_yaml.replace(
-            "      - out/second.json", "      - out/second.json\n      - out/model.pkl"
-        )
+        out = "      - out/second.json"
+        dvc_yaml = (repo / "dvc.yaml").read_text().replace(out, f"{out}\n      - out/model.pkl")
         (repo / "out" / ".gitignore").write_text("/first.json\n/second.json\n/model.pkl\n")
-    (repo / "dvc.yaml").write_text(dvc_yaml)
-    commit(repo, "scenario")
+        (repo / "dvc.yaml").write_text(dvc_yaml)
+        commit(repo, "a compromised stage")
     sh(BITWRIGHT, "build", cwd=repo)
     return repo, bundle_release(repo, base / "release").directory
 

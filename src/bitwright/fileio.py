@@ -6,6 +6,7 @@ at the last component, and never blocks on open), optionally only one that stays
 given directory, and refuses one larger than a cap; :func:`load_json` parses JSON bytes
 after checking their nesting depth (the parser would otherwise recurse until it crashes);
 :func:`read_json_object` is both, for the one JSON object a file must hold;
+:func:`loads_strict` refuses duplicate keys and NaN, for documents that must mean one thing;
 :func:`open_regular` is the same opening as a stream, for files too large to read whole.
 
 Writing: one helper for every file bitwright writes whole (attestations, keys, contexts,
@@ -25,7 +26,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from bitwright.errors import OperationalError, VerificationFailed
 
@@ -35,6 +36,7 @@ __all__ = [
     "NotRegularFile",
     "json_depth",
     "load_json",
+    "loads_strict",
     "open_atomic",
     "open_regular",
     "read_json_object",
@@ -213,6 +215,31 @@ def load_json(
         ) from exc
     except RecursionError as exc:  # deeper than the interpreter allows despite the check
         raise VerificationFailed(f"{source} is not {what}: nested too deeply", hint=hint) from exc
+
+
+def loads_strict(data: bytes | str) -> Any:
+    """Parse JSON, refusing duplicate keys and NaN/Infinity: a parser must not guess.
+
+    Of two equal keys, one reader would take the first and another the last; a signed
+    document must mean one thing to every reader.
+
+    Raises:
+        ValueError: not UTF-8 JSON, a duplicate key, or a non-JSON constant.
+    """
+    return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"duplicate key {key[:80]!r}")
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
 
 
 def read_json_object(

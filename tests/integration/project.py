@@ -190,3 +190,27 @@ def _create_project(base: Path) -> Path:
 def textblock(text: str) -> str:
     """Dedent helper for inline files."""
     return textwrap.dedent(text)
+
+
+def add_third_party_input(repo: Path, base: Path, *, unpinned: bool = False) -> Path:
+    """Pin a third-party tree as ``third_party/embeddings`` and make stage ``second`` read it.
+
+    With ``unpinned``, ``second`` also reads ``vendor/extra.txt``, a file copied in by hand
+    that no pin covers. Both are git-ignored; the change is committed. Returns the upstream
+    directory the pin was fetched from.
+    """
+    upstream = base / "upstream" / "embeddings"
+    upstream.mkdir(parents=True)
+    (upstream / "vectors.txt").write_text("0.1 0.2\n")
+    (repo / ".gitignore").write_text(".bitwright/\nthird_party/\nvendor/\n")
+    sh(BITWRIGHT, "pin", "add", str(upstream), cwd=repo)
+    deps = "      - third_party/embeddings\n"
+    if unpinned:
+        (repo / "vendor").mkdir()
+        (repo / "vendor" / "extra.txt").write_text("copied by hand\n")
+        deps += "      - vendor/extra.txt\n"
+    first = "      - out/first.json\n"
+    text = (repo / "dvc.yaml").read_text()
+    (repo / "dvc.yaml").write_text(text.replace(f"{first}    outs:", f"{first}{deps}    outs:"))
+    commit(repo, "third-party inputs")
+    return upstream

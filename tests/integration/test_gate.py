@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.integration.project import BITWRIGHT, commit, make_project, sh
+from tests.integration.project import BITWRIGHT, add_third_party_input, make_project, sh
 from tests.unit.verify.release_factory import resign_provenance
 
 from bitwright.attest import generate_keypair, load_public_key, load_signer
@@ -49,26 +49,16 @@ class Built:
     gate: KeyPair
     builder: str
     subjects: dict[str, str]
+    build_log: str
+    upstream: Path
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     base = tmp_path_factory.mktemp("gate-integration")
     repo = make_project(base)
-    upstream = base / "upstream" / "embeddings"
-    upstream.mkdir(parents=True)
-    (upstream / "vectors.txt").write_text("0.1 0.2\n")
-    (repo / ".gitignore").write_text(".bitwright/\nthird_party/\n")
-    sh(BITWRIGHT, "pin", "add", str(upstream), cwd=repo)
-    dvc_yaml = (repo / "dvc.yaml").read_text()
-    (repo / "dvc.yaml").write_text(
-        dvc_yaml.replace(
-            "      - out/first.json\n    outs:",
-            "      - out/first.json\n      - third_party/embeddings\n    outs:",
-        )
-    )
-    commit(repo, "a pinned third-party input")
-    sh(BITWRIGHT, "build", cwd=repo)
+    upstream = add_third_party_input(repo, base, unpinned=True)
+    done = sh(BITWRIGHT, "build", cwd=repo)
     release = bundle_release(repo, base / "release").directory
     keys = base / "keys"
     statement = _payload(release / "provenance.intoto.json")
@@ -83,6 +73,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         gate=generate_keypair(keys, name="gate"),
         builder=statement["predicate"]["runDetails"]["builder"]["id"],
         subjects={s["name"]: s["digest"]["sha256"] for s in statement["subject"]},
+        build_log=done.stderr,
+        upstream=upstream,
     )
 
 
@@ -164,6 +156,32 @@ def failed(decision: Decision) -> dict[str, str]:
 
 def two_verdicts(built: Built, tmp_path: Path) -> list[Path]:
     return [vsa(built, "alice", tmp_path), vsa(built, "bob", tmp_path)]
+
+
+# -- the build: pinned inputs recorded, unpinned ones named, drift refused ------------------------
+
+
+def test_the_build_records_its_pin_and_names_the_unpinned_read(built: Built) -> None:
+    assert "stage second reads unpinned third-party input vendor/extra.txt" in built.build_log
+    statement = _payload(built.release / "provenance.intoto.json")
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    (pinned,) = [d for d in deps if d["name"] == "third_party/embeddings"]
+    pins = json.loads((built.repo / "thirdparty.pins.json").read_text())["pins"]
+    assert pinned["digest"] == {"sha256": pins["third_party/embeddings"]["sha256"]}
+    assert pinned["uri"] == built.upstream.resolve().as_uri()
+    assert pinned["annotations"] == {"pinning": "tofu", "kind": "model"}
+
+
+def test_a_build_refuses_a_pinned_input_that_drifted(built: Built, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(built.repo.parent, copy, symlinks=True)
+    repo = copy / built.repo.name
+    (repo / "third_party" / "embeddings" / "vectors.txt").write_text("9.9 9.9\n")
+
+    drifted = sh(BITWRIGHT, "build", cwd=repo, check=False)
+
+    assert drifted.returncode == 1
+    assert "third_party/embeddings/vectors.txt: changed in the local" in drifted.stderr
 
 
 # -- admit --------------------------------------------------------------------------------------

@@ -24,9 +24,8 @@ import base64
 import binascii
 import dataclasses
 import hashlib
-import json
 import re
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -42,6 +41,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from bitwright import fileio
 from bitwright.attest.canonical import canonical_json
 from bitwright.model import DeterminismSettings, from_jsonable
 
@@ -441,20 +441,7 @@ def loads_strict(payload: bytes) -> Any:
     Raises:
         ValueError: not UTF-8 JSON, a duplicate key, or a non-JSON constant.
     """
-    return json.loads(payload, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in data:
-            raise ValueError(f"duplicate key {key!r}")
-        data[key] = value
-    return data
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
+    return fileio.loads_strict(payload)
 
 
 def statement_bytes(statement: Statement) -> bytes:

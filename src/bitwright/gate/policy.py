@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from bitwright.attest.canonical import canonical_json
 from bitwright.attest.keys import SSlibKey
+from bitwright.attest.statement import first_problem
 from bitwright.attest.trust import SigstoreIdentity, TrustPolicy
 from bitwright.errors import UsageError
 from bitwright.fileio import read_regular
@@ -291,9 +292,7 @@ def parse_policy(data: bytes, *, source: str = "policy") -> Policy:
     try:
         return Policy.model_validate(document)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "document"
-        raise UsageError(f"{source}: {where}: {err['msg']}", hint=_HINT) from None
+        raise UsageError(f"{source}: {first_problem(exc)}", hint=_HINT) from None
 
 
 def _refuse_aliases_and_depth(text: str, source: str) -> None:

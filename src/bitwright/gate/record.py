@@ -34,10 +34,9 @@ from bitwright.attest.statement import (
     ResourceDescriptor,
     WireModel,
     first_problem,
-    loads_strict,
 )
 from bitwright.errors import OperationalError, VerificationFailed
-from bitwright.fileio import write_text_atomic
+from bitwright.fileio import loads_strict, write_text_atomic
 from bitwright.gate.evaluate import Decision
 
 __all__ = [

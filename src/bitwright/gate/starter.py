@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bitwright.attest.keys import load_public_key
 from bitwright.errors import UsageError
-from bitwright.gate.policy import API_VERSION, parse_policy
+from bitwright.gate.policy import API_VERSION, Require, parse_policy
 from bitwright.pins import builder_id
 
 __all__ = ["STARTER_FORMATS", "starter_policy"]
@@ -69,20 +69,7 @@ def starter_policy(
         '      - "*"',
         "    third_party_pins: null  # the trusted thirdparty.pins.json, relative to this file",
         "    require:",
-        *(
-            f"      {name}: true"
-            for name in (
-                "provenance",
-                "layout_and_links",
-                "determinism_confirmed",
-                "data_pinned",
-                "aibom",
-                "model_signature",
-                "third_party_pinned",
-                "scan_clean",
-                "clean_build",
-            )
-        ),
+        *(f"      {name}: true" for name in Require.model_fields),
         "    reproducibility:",
         f"      verdicts: {count}  # REPRODUCED VSAs, each from another verifier below",
         "      max_age_days: 30",

@@ -12,13 +12,12 @@ bytes). Nothing here raises on hostile bytes except :class:`MalformedSafetensors
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from dataclasses import dataclass
 from typing import IO, Any
 
-from bitwright.fileio import json_depth
+from bitwright.fileio import json_depth, loads_strict
 
 __all__ = [
     "DTYPE_BITS",
@@ -135,27 +134,12 @@ def _parse(raw: bytes) -> dict[str, Any]:
     if depth > _MAX_DEPTH:
         raise MalformedSafetensors(f"the header is nested {depth} levels deep")
     try:
-        document = json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_unique, parse_constant=_constant
-        )
+        document = loads_strict(raw)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MalformedSafetensors(f"the header is not JSON ({_short(exc)})") from None
     if not isinstance(document, dict):
         raise MalformedSafetensors("the header is not a JSON object")
     return document
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key[:80]!r}")
-        out[key] = value
-    return out
-
-
-def _constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _metadata(value: Any) -> dict[str, str]:

@@ -106,7 +106,7 @@ _spec = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     header=st.dictionaries(st.text(max_size=6), _spec | _json, max_size=5),
     data=st.binary(max_size=64),
