@@ -3,10 +3,12 @@
 :func:`scan_path` judges a file or directory and returns a :class:`ScanReport`::
 
     formats           what a file is, by its first bytes (archives, pickles, safetensors...)
-    pickle_machine    what a pickle would import and call, without loading it
+    pickle_machine    what a pickle would import and call, without loading it (its opcodes
+                      in _opcodes, its symbolic values in _symbols)
     allowlist         the globals a pickle may reach, and how far (the one allowlist)
     safetensors       a header that cannot mislead a loader
-    scanner           files, archive members and compressed streams, each judged
+    scanner           files, archive members and compressed streams, each judged (the
+                      streams, decompressed within a budget, in _streams)
     external          other scanners (picklescan, fickling, modelscan) as extra evidence
 
 Standard library, :mod:`bitwright.fileio` and :mod:`bitwright.digest` only (numpy when a

@@ -23,10 +23,11 @@ from __future__ import annotations
 import math
 import pickletools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
+from bitwright.scan._opcodes import HANDLERS
+from bitwright.scan._symbols import StorageRef, Unmodelled, Value, dict_items
 from bitwright.scan.allowlist import (
     DEFAULT_FAMILIES,
     Use,
@@ -37,6 +38,7 @@ from bitwright.scan.allowlist import (
 
 __all__ = [
     "MAX_LINE",
+    "Machine",
     "PickleAnalysis",
     "StorageRef",
     "analyse_pickle",
@@ -45,27 +47,10 @@ __all__ = [
 MAX_LINE = 64 << 10
 """The longest protocol 0 line (a name, a number) read; longer ones end the analysis."""
 
-_MAX_ITEMS = 64  # items kept per container: enough to read a state, bounded for huge lists
 _MAX_PROBLEMS = 20
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
 _DTYPE = ("numpy", "dtype")
 _DESCR = re.compile(r"[<>|=]?([biufcmMOSUVa?])(\d*)")
-
-
-@dataclass(frozen=True)
-class StorageRef:
-    """A torch storage a pickle refers to by persistent id.
-
-    Attributes:
-        key: the archive member name under ``data/``.
-        dtype: the storage type's global name (``torch.FloatStorage``).
-        numel: the number of elements it declares.
-    """
-
-    key: str
-    dtype: str
-    numel: int
 
 
 @dataclass
@@ -95,28 +80,6 @@ class PickleAnalysis:
     def safe(self) -> bool:
         """Whether loading the stream reaches only what the allowlist admits."""
         return self.stopped and not self.problems
-
-
-class _Unmodelled(Exception):  # noqa: N818  (a control-flow signal inside the machine)
-    """The machine cannot follow the stream past this point."""
-
-
-@dataclass(eq=False)
-class _Value:
-    """A symbolic value: what the unpickler would hold, as far as safety needs it."""
-
-    kind: str  # global, text, number, bytes, const, list, tuple, dict, set, made, mark
-    text: str | None = None
-    number: int | None = None
-    name: tuple[str, str] | None = None  # a global's (module, name); what made a "made"
-    items: list[_Value] = field(default_factory=list)
-    refs: frozenset[tuple[str, str]] = frozenset()  # globals in it, made objects excepted
-    args: _Value | None = None  # the arguments a "made" value was called with
-    state: _Value | None = None  # the state BUILD gave a "made" value
-
-
-_MARK = _Value("mark")
-_ANY = _Value("const")
 
 
 class _Reader:
@@ -172,24 +135,32 @@ def analyse_pickle(
         What the stream imports, calls and refers to, and why it is unsafe, if it is.
     """
     reader = _Reader(stream, size, start)
-    machine = _Machine(reader, families)
+    machine = Machine(reader, families)
     machine.run()
     return machine.result
 
 
-class _Machine:
+class Machine:
+    """One pickle stream run symbolically; :attr:`result` says what it reached.
+
+    The opcode handlers (:mod:`._opcodes`) drive it through the methods below, which keep
+    the stack, the marks and the memo as :mod:`pickle` does and put every global past the
+    allowlist.
+    """
+
     def __init__(self, reader: _Reader, families: frozenset[str], depth: int = 0) -> None:
         self.reader = reader
         self.families = families
         self.depth = depth
-        self.stack: list[_Value] = []
-        self.metastack: list[list[_Value]] = []
-        self.memo: dict[int, _Value] = {}
+        self.stack: list[Value] = []
+        self.metastack: list[list[Value]] = []
+        self.memo: dict[int, Value] = {}
         self.result = PickleAnalysis()
 
     # -- driving ---------------------------------------------------------------------------
 
     def run(self) -> None:
+        """Read opcodes until STOP, the end of the data, or what cannot be modelled."""
         ops = pickletools.genops(cast(IO[bytes], self.reader))  # genops needs read/readline/tell
         result = self.result
         while True:
@@ -209,7 +180,7 @@ class _Machine:
                 break
             try:
                 self._step(opcode.name, arg)
-            except _Unmodelled as why:
+            except Unmodelled as why:
                 self._problem(str(why))
                 break
         result.end = self.reader.tell()
@@ -219,29 +190,33 @@ class _Machine:
             self.result.problems.append(text)
 
     def _step(self, name: str, arg: Any) -> None:
-        handler = _HANDLERS.get(name)
+        handler = HANDLERS.get(name)
         if handler is None:
-            raise _Unmodelled(f"opcode {name} cannot be modelled")
+            raise Unmodelled(f"opcode {name} cannot be modelled")
         handler(self, name, arg)
 
     # -- stack -----------------------------------------------------------------------------
 
-    def push(self, value: _Value) -> None:
+    def push(self, value: Value) -> None:
+        """Push ``value``."""
         self.stack.append(value)
 
-    def pop(self) -> _Value:
+    def pop(self) -> Value:
+        """Pop the top value; an empty stack cannot be modelled."""
         if not self.stack:
-            raise _Unmodelled("stack underflow: the stream pops what it never pushed")
+            raise Unmodelled("stack underflow: the stream pops what it never pushed")
         return self.stack.pop()
 
-    def top(self) -> _Value:
+    def top(self) -> Value:
+        """The top value, left in place."""
         if not self.stack:
-            raise _Unmodelled("stack underflow: the stream reads what it never pushed")
+            raise Unmodelled("stack underflow: the stream reads what it never pushed")
         return self.stack[-1]
 
-    def pop_mark(self) -> list[_Value]:
+    def pop_mark(self) -> list[Value]:
+        """Pop everything above the last MARK, and the mark."""
         if not self.metastack:
-            raise _Unmodelled("a MARK is missing: the stream pops to a mark it never set")
+            raise Unmodelled("a MARK is missing: the stream pops to a mark it never set")
         items = self.stack
         self.stack = self.metastack.pop()
         return items
@@ -268,23 +243,26 @@ class _Machine:
                 f"{'construct' if admitted is Use.CONSTRUCT else 'name'}"
             )
 
-    def global_ref(self, module: str, name: str) -> _Value:
+    def global_ref(self, module: str, name: str) -> Value:
+        """A global named by ``module`` and ``name``, recorded as named."""
         if _NAME.fullmatch(module) is None or _NAME.fullmatch(name) is None:
-            raise _Unmodelled(f"global {module!r} {name!r} is not a module and a name")
+            raise Unmodelled(f"global {module!r} {name!r} is not a module and a name")
         ref = (module, name)
         self.use(ref, Use.REFERENCE)
-        return _Value("global", name=ref, refs=frozenset([ref]))
+        return Value("global", name=ref, refs=frozenset([ref]))
 
-    def callee(self, value: _Value, use: Use, opcode: str) -> tuple[str, str]:
+    def callee(self, value: Value, use: Use, opcode: str) -> tuple[str, str]:
+        """The global ``value`` names, recorded as used so far; a non-global is unmodelled."""
         if value.kind != "global" or value.name is None:
-            raise _Unmodelled(
+            raise Unmodelled(
                 f"{opcode} of a value that is not a named global ({value.kind}): "
                 "what it calls cannot be known without loading the file"
             )
         self.use(value.name, use)
         return value.name
 
-    def call(self, callee: tuple[str, str], args: _Value) -> _Value:
+    def call(self, callee: tuple[str, str], args: Value) -> Value:
+        """The result of calling ``callee``; globals among ``args`` count as called."""
         uses = constructor_uses(*callee)
         if uses and len(args.items) >= len(uses):
             label = ".".join(callee)
@@ -294,29 +272,32 @@ class _Machine:
                 self.pass_refs(inner)
         else:
             self.pass_refs(args)
-        return _Value("made", name=callee, args=args)
+        return Value("made", name=callee, args=args)
 
-    def pass_refs(self, args: _Value) -> None:
+    def pass_refs(self, args: Value) -> None:
         """Globals handed to a call may be called by it: they count as called."""
         for ref in sorted(args.refs):
             self.use(ref, Use.CALL)
 
-    def mutate(self, target: _Value, opcode: str) -> None:
-        if target.kind in ("global", "mark"):
-            raise _Unmodelled(f"{opcode} changes an imported object, not one the stream built")
+    def mutate(self, target: Value, opcode: str) -> None:
+        """Refuse ``opcode`` changing an imported object (monkeypatching) or a constant."""
+        if target.kind == "global":
+            raise Unmodelled(f"{opcode} changes an imported object, not one the stream built")
+        if target.kind not in ("list", "dict", "set", "made"):
+            raise Unmodelled(f"{opcode} of a {target.kind}, which cannot hold items")
 
     # -- joblib ----------------------------------------------------------------------------
 
-    def joblib_array(self, wrapper: _Value) -> None:
+    def joblib_array(self, wrapper: Value) -> None:
         """Follow the array bytes joblib writes after a NumpyArrayWrapper's BUILD."""
-        state = _dict_items(wrapper.state)
+        state = dict_items(wrapper.state)
         dtype = state.get("dtype")
         shape = state.get("shape")
         if dtype is None or shape is None or shape.kind != "tuple":
-            raise _Unmodelled("a joblib array wrapper without a dtype and a shape")
+            raise Unmodelled("a joblib array wrapper without a dtype and a shape")
         counts = [d.number for d in shape.items]
         if any(c is None or c < 0 for c in counts) or len(counts) != len(shape.items):
-            raise _Unmodelled("a joblib array wrapper whose shape is not a tuple of counts")
+            raise Unmodelled("a joblib array wrapper whose shape is not a tuple of counts")
         itemsize, has_object = _dtype_facts(dtype)
         if has_object:
             self._nested_pickle()
@@ -324,15 +305,15 @@ class _Machine:
         if "numpy_array_alignment_bytes" in state:
             padding = self.reader.read(1)
             if len(padding) != 1 or not self.reader.skip(padding[0]):
-                raise _Unmodelled("a joblib array's padding runs past the end of the file")
+                raise Unmodelled("a joblib array's padding runs past the end of the file")
         nbytes = math.prod(c for c in counts if c is not None) * itemsize
         if not self.reader.skip(nbytes):
-            raise _Unmodelled(f"a joblib array of {nbytes} bytes runs past the end of the file")
+            raise Unmodelled(f"a joblib array of {nbytes} bytes runs past the end of the file")
 
     def _nested_pickle(self) -> None:
         if self.depth >= 4:
-            raise _Unmodelled("joblib object arrays nested more than four deep")
-        inner = _Machine(self.reader, self.families, self.depth + 1)
+            raise Unmodelled("joblib object arrays nested more than four deep")
+        inner = Machine(self.reader, self.families, self.depth + 1)
         inner.run()
         for key, use in inner.result.globals.items():
             module, _, name = key.rpartition(".")
@@ -340,7 +321,7 @@ class _Machine:
         for problem in inner.result.problems:
             self._problem(f"in a joblib object array: {problem}")
         if not inner.result.stopped:
-            raise _Unmodelled("a joblib object array's pickle does not stop")
+            raise Unmodelled("a joblib object array's pickle does not stop")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -348,21 +329,14 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _dict_items(value: _Value | None) -> dict[str, _Value]:
-    if value is None or value.kind != "dict":
-        return {}
-    pairs = value.items
-    return {k.text: v for k, v in zip(pairs[::2], pairs[1::2], strict=False) if k.text is not None}
-
-
-def _dtype_facts(dtype: _Value) -> tuple[int, bool]:
+def _dtype_facts(dtype: Value) -> tuple[int, bool]:
     """(itemsize, has Python objects) of a symbolic ``numpy.dtype(descr, ...)`` after BUILD."""
     if dtype.kind != "made" or dtype.name is None or dtype.name != _DTYPE or dtype.args is None:
-        raise _Unmodelled("a joblib array whose dtype is not a numpy.dtype")
+        raise Unmodelled("a joblib array whose dtype is not a numpy.dtype")
     descr = dtype.args.items[0].text if dtype.args.items else None
     match = _DESCR.fullmatch(descr or "")
     if match is None:
-        raise _Unmodelled(f"a joblib array of dtype {descr!r}, which cannot be modelled")
+        raise Unmodelled(f"a joblib array of dtype {descr!r}, which cannot be modelled")
     kind, digits = match.groups()
     state = dtype.state.items if dtype.state is not None and dtype.state.kind == "tuple" else []
     numbers = [item.number for item in state]
@@ -372,264 +346,5 @@ def _dtype_facts(dtype: _Value) -> tuple[int, bool]:
     if elsize is not None and elsize > 0:
         return elsize, has_object
     if not digits:
-        raise _Unmodelled(f"a joblib array of dtype {descr!r} without a size")
+        raise Unmodelled(f"a joblib array of dtype {descr!r} without a size")
     return int(digits) * (4 if kind == "U" else 1), has_object
-
-
-# -- opcode handlers -----------------------------------------------------------------------
-
-_Handler = Callable[[_Machine, str, Any], None]
-_HANDLERS: dict[str, _Handler] = {}
-
-
-def _handles(*names: str) -> Callable[[_Handler], _Handler]:
-    def register(handler: _Handler) -> _Handler:
-        for name in names:
-            _HANDLERS[name] = handler
-        return handler
-
-    return register
-
-
-@_handles("PROTO")
-def _proto(m: _Machine, op: str, arg: Any) -> None:
-    m.result.protocol = int(arg)
-
-
-@_handles("FRAME")
-def _frame(m: _Machine, op: str, arg: Any) -> None:
-    pass
-
-
-@_handles("INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4")
-def _integer(m: _Machine, op: str, arg: Any) -> None:
-    number = int(arg) if isinstance(arg, int) else None
-    m.push(_Value("number", number=number))
-
-
-@_handles("FLOAT", "BINFLOAT")
-def _float(m: _Machine, op: str, arg: Any) -> None:
-    m.push(_Value("number"))
-
-
-@_handles("STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE")
-@_handles("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8")
-def _text(m: _Machine, op: str, arg: Any) -> None:
-    text = arg.decode("latin-1") if isinstance(arg, bytes) else str(arg)
-    m.push(_Value("text", text=text))
-
-
-@_handles("BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8", "NEXT_BUFFER")
-def _bytes(m: _Machine, op: str, arg: Any) -> None:
-    m.push(_Value("bytes"))
-
-
-@_handles("READONLY_BUFFER")
-def _readonly(m: _Machine, op: str, arg: Any) -> None:
-    m.top()
-
-
-@_handles("NONE", "NEWTRUE", "NEWFALSE")
-def _const(m: _Machine, op: str, arg: Any) -> None:
-    m.push(_ANY)
-
-
-@_handles("EMPTY_LIST", "EMPTY_TUPLE", "EMPTY_DICT", "EMPTY_SET")
-def _empty(m: _Machine, op: str, arg: Any) -> None:
-    kinds = {"EMPTY_LIST": "list", "EMPTY_TUPLE": "tuple", "EMPTY_DICT": "dict"}
-    m.push(_Value(kinds.get(op, "set")))
-
-
-@_handles("MARK")
-def _mark(m: _Machine, op: str, arg: Any) -> None:
-    m.metastack.append(m.stack)
-    m.stack = []
-
-
-@_handles("POP")
-def _pop(m: _Machine, op: str, arg: Any) -> None:
-    if m.stack:
-        m.pop()
-    else:
-        m.pop_mark()
-
-
-@_handles("POP_MARK")
-def _pop_mark(m: _Machine, op: str, arg: Any) -> None:
-    m.pop_mark()
-
-
-@_handles("DUP")
-def _dup(m: _Machine, op: str, arg: Any) -> None:
-    m.push(m.top())
-
-
-@_handles("TUPLE", "LIST", "FROZENSET")
-def _collect(m: _Machine, op: str, arg: Any) -> None:
-    kinds = {"TUPLE": "tuple", "LIST": "list"}
-    m.push(_container(kinds.get(op, "set"), m.pop_mark()))
-
-
-@_handles("TUPLE1", "TUPLE2", "TUPLE3")
-def _small_tuple(m: _Machine, op: str, arg: Any) -> None:
-    count = int(op[-1])
-    items = [m.pop() for _ in range(count)][::-1]
-    m.push(_container("tuple", items))
-
-
-@_handles("DICT")
-def _dict(m: _Machine, op: str, arg: Any) -> None:
-    items = m.pop_mark()
-    if len(items) % 2:
-        raise _Unmodelled("DICT of an odd number of items")
-    m.push(_container("dict", items))
-
-
-@_handles("APPEND", "ADDITEMS", "APPENDS", "SETITEM", "SETITEMS")
-def _extend(m: _Machine, op: str, arg: Any) -> None:
-    if op == "APPEND":
-        items = [m.pop()]
-    elif op == "SETITEM":
-        value = m.pop()
-        items = [m.pop(), value]
-    else:
-        items = m.pop_mark()
-    if op.startswith("SETITEM") and len(items) % 2:
-        raise _Unmodelled(f"{op} of an odd number of items")
-    target = m.top()
-    m.mutate(target, op)
-    _add_items(target, items)
-
-
-@_handles("GET", "BINGET", "LONG_BINGET")
-def _get(m: _Machine, op: str, arg: Any) -> None:
-    value = m.memo.get(int(arg))
-    if value is None:
-        raise _Unmodelled(f"{op} of memo entry {arg}, which was never stored")
-    m.push(value)
-
-
-@_handles("PUT", "BINPUT", "LONG_BINPUT")
-def _put(m: _Machine, op: str, arg: Any) -> None:
-    index = int(arg)
-    if index < 0:
-        raise _Unmodelled("a negative memo index")
-    m.memo[index] = m.top()
-
-
-@_handles("MEMOIZE")
-def _memoize(m: _Machine, op: str, arg: Any) -> None:
-    m.memo[len(m.memo)] = m.top()
-
-
-@_handles("GLOBAL")
-def _global(m: _Machine, op: str, arg: Any) -> None:
-    module, _, name = str(arg).partition(" ")
-    m.push(m.global_ref(module, name))
-
-
-@_handles("STACK_GLOBAL")
-def _stack_global(m: _Machine, op: str, arg: Any) -> None:
-    name, module = m.pop(), m.pop()
-    if module.kind != "text" or name.kind != "text" or module.text is None or name.text is None:
-        raise _Unmodelled(
-            "STACK_GLOBAL of a name that is not a plain string "
-            f"({module.kind}, {name.kind}): it is computed when the file loads"
-        )
-    m.push(m.global_ref(module.text, name.text))
-
-
-@_handles("INST")
-def _inst(m: _Machine, op: str, arg: Any) -> None:
-    module, _, name = str(arg).partition(" ")
-    cls = m.global_ref(module, name)
-    args = _container("tuple", m.pop_mark())
-    m.push(m.call(m.callee(cls, Use.CALL, "INST"), args))
-
-
-@_handles("OBJ")
-def _obj(m: _Machine, op: str, arg: Any) -> None:
-    items = m.pop_mark()
-    if not items:
-        raise _Unmodelled("OBJ without a class")
-    callee = m.callee(items[0], Use.CALL, "OBJ")
-    m.push(m.call(callee, _container("tuple", items[1:])))
-
-
-@_handles("REDUCE")
-def _reduce(m: _Machine, op: str, arg: Any) -> None:
-    args = m.pop()
-    func = m.pop()
-    if args.kind != "tuple":
-        raise _Unmodelled(f"REDUCE with arguments that are not a tuple ({args.kind})")
-    m.push(m.call(m.callee(func, Use.CALL, "REDUCE"), args))
-
-
-@_handles("NEWOBJ", "NEWOBJ_EX")
-def _newobj(m: _Machine, op: str, arg: Any) -> None:
-    kwargs = m.pop() if op == "NEWOBJ_EX" else _Value("dict")
-    args = m.pop()
-    cls = m.callee(m.pop(), Use.CONSTRUCT, op)
-    if args.kind != "tuple" or kwargs.kind != "dict":
-        raise _Unmodelled(f"{op} with arguments that are not a tuple and a dict")
-    m.pass_refs(args)
-    m.pass_refs(kwargs)
-    m.push(_Value("made", name=cls, args=args))
-
-
-@_handles("BUILD")
-def _build(m: _Machine, op: str, arg: Any) -> None:
-    state = m.pop()
-    target = m.top()
-    m.mutate(target, "BUILD")
-    if target.kind != "made":
-        raise _Unmodelled(f"BUILD of a {target.kind}, which has no state to set")
-    target.state = state
-    if target.name is not None and (python3_module(target.name[0]), target.name[1]) == _WRAPPER:
-        m.joblib_array(target)
-
-
-@_handles("PERSID", "BINPERSID")
-def _persid(m: _Machine, op: str, arg: Any) -> None:
-    pid = _Value("text", text=str(arg)) if op == "PERSID" else m.pop()
-    m.pass_refs(pid)
-    storage = _storage(pid)
-    if storage is None:
-        raise _Unmodelled("a persistent id that is not a torch storage reference")
-    m.result.storages.append(storage)
-    m.push(_Value("made"))
-
-
-@_handles("EXT1", "EXT2", "EXT4")
-def _extension(m: _Machine, op: str, arg: Any) -> None:
-    m.result.reached_code = True
-    raise _Unmodelled(
-        f"{op} {arg} names a global through the copyreg extension registry, "
-        "which only the loading interpreter knows"
-    )
-
-
-def _storage(pid: _Value) -> StorageRef | None:
-    """A torch storage id: ('storage', StorageType, key, location, numel[, view])."""
-    items = pid.items
-    if pid.kind != "tuple" or len(items) not in (5, 6) or items[0].text != "storage":
-        return None
-    kind, key, numel = items[1], items[2], items[4]
-    if kind.kind != "global" or kind.name is None or key.text is None or numel.number is None:
-        return None
-    return StorageRef(key=key.text, dtype=".".join(kind.name), numel=numel.number)
-
-
-def _container(kind: str, items: list[_Value]) -> _Value:
-    value = _Value(kind)
-    _add_items(value, items)
-    return value
-
-
-def _add_items(target: _Value, items: list[_Value]) -> None:
-    room = _MAX_ITEMS - len(target.items)
-    if room > 0:
-        target.items.extend(items[:room])
-    refs = frozenset().union(*(item.refs for item in items)) if items else frozenset()
-    if refs:
-        target.refs = target.refs | refs

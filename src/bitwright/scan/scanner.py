@@ -16,7 +16,6 @@ links to directories and special files (FIFOs, devices) are not opened.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import lzma
 import math
@@ -29,11 +28,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import BinaryIO
 
 from bitwright.digest import sha256_files
 from bitwright.errors import OperationalError
 from bitwright.fileio import NotRegularFile, load_json, open_regular
+from bitwright.scan._streams import Opener, TooLarge, decompress, spool_opener, tar_opener
 from bitwright.scan.formats import HEAD_BYTES, Sniffed, is_code_name, sniff
 from bitwright.scan.pickle_machine import analyse_pickle
 from bitwright.scan.report import Finding, ScannedFile, ScanPolicy, ScanReport, Severity
@@ -62,9 +62,6 @@ class ScanLimits:
     max_members: int = 100_000
     max_unpacked_bytes: int = 16 << 30
     spool_memory: int = 64 << 20
-
-
-Opener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
 
 
 @dataclass(frozen=True)
@@ -304,7 +301,7 @@ class _Scan:
                             )
                         continue
                     member = _Blob(
-                        label, info.name, info.size, _tar_opener(archive, info), blob.depth + 1
+                        label, info.name, info.size, tar_opener(archive, info), blob.depth + 1
                     )
                     judged.globals |= self.judge(member).globals
         return judged
@@ -316,8 +313,8 @@ class _Scan:
         with spool:
             try:
                 with blob.open() as stream:
-                    size = _decompress(kind, stream, spool, budget)
-            except _TooLarge:
+                    size = decompress(kind, stream, spool, budget)
+            except TooLarge:
                 self.add(blob, Severity.UNKNOWN, "decompresses past the scan's byte budget")
                 return _Judged(kind.value)
             except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
@@ -328,7 +325,7 @@ class _Scan:
                 f"{blob.label}!{kind.value}",
                 blob.name.removesuffix(f".{kind.value}"),
                 size,
-                _spool_opener(spool),
+                spool_opener(spool),
                 blob.depth + 1,
             )
             judged = self.judge(inner)
@@ -353,73 +350,6 @@ _HANDLERS: dict[Sniffed, Callable[[_Scan, _Blob], _Judged]] = {
         (Sniffed.GZIP, Sniffed.BZ2, Sniffed.XZ, Sniffed.LZMA, Sniffed.ZLIB), _Scan._compressed
     ),
 }
-
-
-class _TooLarge(Exception):  # noqa: N818  (a signal, turned into a finding)
-    pass
-
-
-def _decompress(kind: Sniffed, source: IO[bytes], target: IO[bytes], budget: int) -> int:
-    decompressor: Any
-    if kind is Sniffed.GZIP:
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif kind is Sniffed.ZLIB:
-        decompressor = zlib.decompressobj()
-    elif kind is Sniffed.BZ2:
-        decompressor = bz2.BZ2Decompressor()
-    else:
-        fmt = lzma.FORMAT_ALONE if kind is Sniffed.LZMA else lzma.FORMAT_XZ
-        decompressor = lzma.LZMADecompressor(format=fmt)
-    total = 0
-    while chunk := source.read(1 << 20):
-        # At most budget + 1 bytes per call, so a bomb cannot blow up one chunk.
-        out = decompressor.decompress(chunk, budget - total + 1)
-        while True:
-            total += len(out)
-            if total > budget:
-                raise _TooLarge
-            target.write(out)
-            if decompressor.eof or _needs_input(decompressor):
-                break
-            out = _more(decompressor, budget - total + 1)
-        if decompressor.eof:
-            break  # anything after the end of the stream is not read by a loader either
-    if not decompressor.eof:
-        raise EOFError("the compressed stream ends early")
-    return total
-
-
-def _more(decompressor: Any, limit: int) -> bytes:
-    if hasattr(decompressor, "needs_input"):  # bz2, lzma keep their input themselves
-        return bytes(decompressor.decompress(b"", limit))
-    return bytes(decompressor.decompress(decompressor.unconsumed_tail, limit))
-
-
-def _needs_input(decompressor: Any) -> bool:
-    if hasattr(decompressor, "needs_input"):  # bz2, lzma
-        return bool(decompressor.needs_input)
-    return not decompressor.unconsumed_tail  # zlib
-
-
-def _spool_opener(spool: IO[bytes]) -> Opener:
-    @contextlib.contextmanager
-    def opened() -> Iterator[IO[bytes]]:
-        spool.seek(0)
-        yield spool
-
-    return opened
-
-
-def _tar_opener(archive: tarfile.TarFile, info: tarfile.TarInfo) -> Opener:
-    @contextlib.contextmanager
-    def opened() -> Iterator[IO[bytes]]:
-        handle = archive.extractfile(info)
-        if handle is None:
-            raise OSError(f"{info.name} has no data")
-        with handle:
-            yield handle
-
-    return opened
 
 
 def _tar_members(archive: tarfile.TarFile, blob: _Blob, scan: _Scan) -> Iterator[tarfile.TarInfo]:
