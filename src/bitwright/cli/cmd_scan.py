@@ -56,7 +56,7 @@ def scan_command(
     )
     from bitwright.scan import scan_path
 
-    report = scan_path(path, policy=policy)
+    report = scan_path(path, policy=policy, digests=json_out)
     if external:
         from bitwright.scan.external import with_external_evidence
 

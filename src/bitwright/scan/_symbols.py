@@ -41,11 +41,11 @@ class Unmodelled(Exception):  # noqa: N818  (a control-flow signal inside the ma
     """The machine cannot follow the stream past this point."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Value:
     """A symbolic value: what the unpickler would hold, as far as safety needs it."""
 
-    kind: str  # global, text, number, bytes, const, list, tuple, dict, set, made, mark
+    kind: str  # global, text, number, bytes, const, list, tuple, dict, set, made
     text: str | None = None
     number: int | None = None
     name: tuple[str, str] | None = None  # a global's (module, name); what made a "made"
@@ -56,6 +56,7 @@ class Value:
 
 
 def dict_items(value: Value | None) -> dict[str, Value]:
+    """The string-keyed items of a symbolic dict (what a state holds)."""
     if value is None or value.kind != "dict":
         return {}
     pairs = value.items
@@ -63,15 +64,16 @@ def dict_items(value: Value | None) -> dict[str, Value]:
 
 
 def container(kind: str, items: list[Value]) -> Value:
+    """A new container of ``kind`` holding ``items``."""
     value = Value(kind)
     add_items(value, items)
     return value
 
 
 def add_items(target: Value, items: list[Value]) -> None:
-    room = MAX_ITEMS - len(target.items)
-    if room > 0:
-        target.items.extend(items[:room])
-    refs = frozenset().union(*(item.refs for item in items)) if items else frozenset()
-    if refs:
-        target.refs = target.refs | refs
+    """Add ``items`` to the container ``target``: a few kept, every global inside noted."""
+    if len(target.items) < MAX_ITEMS:
+        target.items.extend(items[: MAX_ITEMS - len(target.items)])
+    for item in items:
+        if item.refs:
+            target.refs = target.refs | item.refs

@@ -24,7 +24,7 @@ import math
 import pickletools
 import re
 from dataclasses import dataclass, field
-from typing import IO, Any, cast
+from typing import IO, cast
 
 from bitwright.scan._opcodes import HANDLERS
 from bitwright.scan._symbols import StorageRef, Unmodelled, Value, dict_items
@@ -83,10 +83,18 @@ class PickleAnalysis:
 
 
 class _Reader:
-    """A forward-only view of a stream for :func:`pickletools.genops`: bounded, positioned."""
+    """A forward-only view of a stream for :func:`pickletools.genops`: bounded, positioned.
+
+    Short reads (opcodes, small arguments: nearly all of them) go straight to the stream;
+    a long one is first cut to what the data holds, so a declared length of 2**62 never
+    asks the stream for that much memory.
+    """
+
+    _SHORT = 1 << 16
 
     def __init__(self, stream: IO[bytes], size: int, start: int = 0) -> None:
         self._stream = stream
+        self._read = stream.read
         self._size = size
         self.pos = start
 
@@ -94,9 +102,11 @@ class _Reader:
         return self.pos
 
     def read(self, n: int = -1) -> bytes:
-        left = self._size - self.pos
-        n = left if n < 0 else min(n, left)
-        data = self._stream.read(max(n, 0))
+        if 0 <= n <= self._SHORT and self.pos + n <= self._size:
+            data = self._read(n)
+        else:
+            left = self._size - self.pos
+            data = self._read(max(left if n < 0 else min(n, left), 0))
         self.pos += len(data)
         return data
 
@@ -178,8 +188,11 @@ class Machine:
                     self._problem("the stream stops with an inconsistent stack")
                 result.stopped = True
                 break
+            handler = HANDLERS.get(opcode.name)
             try:
-                self._step(opcode.name, arg)
+                if handler is None:
+                    raise Unmodelled(f"opcode {opcode.name} cannot be modelled")
+                handler(self, opcode.name, arg)
             except Unmodelled as why:
                 self._problem(str(why))
                 break
@@ -188,12 +201,6 @@ class Machine:
     def _problem(self, text: str) -> None:
         if len(self.result.problems) < _MAX_PROBLEMS:
             self.result.problems.append(text)
-
-    def _step(self, name: str, arg: Any) -> None:
-        handler = HANDLERS.get(name)
-        if handler is None:
-            raise Unmodelled(f"opcode {name} cannot be modelled")
-        handler(self, name, arg)
 
     # -- stack -----------------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ class ScannedFile:
         format: what its content is (``safetensors``, ``torch-zip``, ``pickle``, ``joblib``,
             ``npy``, ``zip``, ``tar``, ``json``, ``text``, ``python``, ``unknown``...).
         size: its size in bytes.
-        sha256: its digest.
+        sha256: its digest (``""`` when the scan was asked not to hash).
         globals: every global a pickle in it names (``module.name``), sorted.
     """
 

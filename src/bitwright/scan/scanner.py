@@ -381,7 +381,11 @@ def _short(exc: BaseException) -> str:
 
 
 def scan_path(
-    path: Path, *, policy: ScanPolicy | None = None, limits: ScanLimits | None = None
+    path: Path,
+    *,
+    policy: ScanPolicy | None = None,
+    limits: ScanLimits | None = None,
+    digests: bool = True,
 ) -> ScanReport:
     """Scan the file or directory ``path``.
 
@@ -389,6 +393,8 @@ def scan_path(
         path: a model file, or a directory of them (walked; directory links not followed).
         policy: what the verdict admits besides the allowlist (default: nothing).
         limits: bounds on archives and decompression.
+        digests: give every file its sha256 (evidence for a gate); without, ``""``: the
+            scan itself reads only what it judges (a safetensors file: its header).
 
     Returns:
         Every file with its format, digest and pickle globals, and every finding.
@@ -401,14 +407,16 @@ def scan_path(
     if not path.exists() and not path.is_symlink():
         raise OperationalError(f"{path} not found", hint="check the path to scan")
     files = list(_files(path, scan))
-    digests = sha256_files([target for _, target in files], None)
+    sha256 = sha256_files([target for _, target in files], None) if digests else {}
     scanned: list[ScannedFile] = []
     for label, target in files:
         size = target.stat().st_size
         blob = _Blob(label, target.name, size, _file_opener(target))
         judged = scan.judge(blob)
         scanned.append(
-            ScannedFile(label, judged.format, size, digests[target], tuple(sorted(judged.globals)))
+            ScannedFile(
+                label, judged.format, size, sha256.get(target, ""), tuple(sorted(judged.globals))
+            )
         )
     return ScanReport(
         root=str(path),
