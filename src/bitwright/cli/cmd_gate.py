@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bitwright.cli.app import app, emit_json, stderr
-from bitwright.errors import ExitCode, UsageError
+from bitwright.errors import ExitCode, OperationalError, UsageError
 from bitwright.fileio import write_text_atomic
 
 if TYPE_CHECKING:
@@ -56,6 +56,9 @@ def gate_command(
         from bitwright.attest.signers import KeySigner
 
         signer = KeySigner.from_file(key)  # a bad key fails before the work, not after
+    for path in vsa or ():
+        if not path.is_file():
+            raise OperationalError(f"VSA {path} not found", hint="check the --vsa path")
     loaded = load_policy(policy, profile=profile)
     decision = evaluate(target, loaded, vsa_files=vsa or ())
     _print_table(decision)
