@@ -32,10 +32,8 @@ import datetime as dt
 import io
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.timing import best_command  # noqa: E402
 from tests.integration.project import (  # noqa: E402
     BITWRIGHT,
     add_third_party_input,
@@ -51,11 +50,10 @@ from tests.integration.project import (  # noqa: E402
     make_project,
     sh,
 )
+from tests.unit.verify.release_factory import signed_vsa  # noqa: E402
 
 from bitwright.attest import canonical_json, generate_keypair, load_signer  # noqa: E402
 from bitwright.attest.dsse import sign_envelope  # noqa: E402
-from bitwright.attest.signers import KeySigner  # noqa: E402
-from bitwright.attest.vsa import build_vsa, write_vsa  # noqa: E402
 from bitwright.gate.evaluate import Decision, evaluate  # noqa: E402
 from bitwright.gate.policy import Require, load_policy  # noqa: E402
 from bitwright.release.bundle import bundle_release  # noqa: E402
@@ -143,23 +141,15 @@ class Suite:
             s["name"]: s["digest"]["sha256"]
             for s in payload_of(release / "provenance.intoto.json")["subject"]
         }
-        stamp = dt.datetime.now(dt.UTC) - dt.timedelta(days=age_days)
-        paths = []
-        for name, pair in self.verifiers.items():
-            statement = build_vsa(
-                subjects=subjects,
-                resource_uri="git+file:///scenario@" + "1" * 40,
-                policy_uri="https://bitwright.dev/policies/rebuild-compare/v1",
-                policy_sha256="ab" * 32,
-                input_attestations=[],
-                passed=True,
-                verified_levels=["BITWRIGHT_REPRODUCED_BITWISE"],
-                time_verified=stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        return [
+            signed_vsa(
+                subjects,
+                pair.private_path,
+                self.work / f"{release.parent.name}-{name}-{age_days}.vsa.json",
+                age=dt.timedelta(days=age_days),
             )
-            path = self.work / f"{release.parent.name}-{name}-{age_days}.vsa.json"
-            write_vsa(statement, KeySigner.from_file(pair.private_path), path)
-            paths.append(path)
-        return paths
+            for name, pair in self.verifiers.items()
+        ]
 
     def copy(self, release: Path, name: str) -> Path:  # noqa: D102
         target = self.work / "copies" / name
@@ -261,15 +251,6 @@ def scenarios(suite: Suite) -> dict[str, Callable[[], tuple[Decision, str]]]:
     }
 
 
-def best(command: list[str], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -296,7 +277,7 @@ def main() -> None:
         gate = [BITWRIGHT, "gate", str(suite.release), "--policy", str(policy)]
         gate += [part for vsa in vsas for part in ("--vsa", str(vsa))]
         verify = [BITWRIGHT, "verify", str(suite.release), "--key", str(suite.owner(suite.repo))]
-        gate_s, verify_s = best(gate, args.repeat), best(verify, args.repeat)
+        gate_s, verify_s = best_command(gate, args.repeat), best_command(verify, args.repeat)
     width = max(len(r["scenario"]) for r in rows)
     print(f"{'scenario':<{width}}  decision  controls that fired")
     for row in rows:

@@ -25,32 +25,15 @@ from __future__ import annotations
 import argparse
 import pickle
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.timing import best_call, best_command  # noqa: E402
+
 BIN = Path(sys.executable).parent
-
-
-def best(command: list[str], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def best_call(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def write_files(folder: Path, hidden: list[int], trees: int, objects: int) -> dict[str, Path]:
@@ -100,8 +83,8 @@ def main() -> None:
         )
         for name, path in files.items():
             inside = best_call(lambda p=path: scan_path(p, digests=False), args.repeat)
-            ours = best([str(BIN / "bitwright"), "scan", str(path)], args.repeat)
-            theirs = best([picklescan, "-p", str(path)], args.repeat)
+            ours = best_command([str(BIN / "bitwright"), "scan", str(path)], args.repeat)
+            theirs = best_command([picklescan, "-p", str(path)], args.repeat)
             size = path.stat().st_size / (1 << 20)
             met = "met" if inside <= theirs else "missed"
             goal = "" if name in ("objects", "safetensors") else f" (goal {met})"

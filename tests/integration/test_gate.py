@@ -21,12 +21,10 @@ from typing import Any
 import pytest
 import yaml
 from tests.integration.project import BITWRIGHT, add_third_party_input, make_project, sh
-from tests.unit.verify.release_factory import resign_provenance
+from tests.unit.verify.release_factory import resign_provenance, signed_vsa
 
 from bitwright.attest import generate_keypair, load_public_key, load_signer
 from bitwright.attest.keys import KeyPair
-from bitwright.attest.signers import KeySigner
-from bitwright.attest.vsa import build_vsa, write_vsa
 from bitwright.errors import VerificationFailed
 from bitwright.gate.evaluate import Decision, evaluate
 from bitwright.gate.policy import load_policy
@@ -35,8 +33,6 @@ from bitwright.gate.verdicts import VERDICTS_DIR
 from bitwright.release.bundle import bundle_release
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-NOW = dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -130,20 +126,10 @@ def vsa(
     subjects: dict[str, str] | None = None,
 ) -> Path:
     """A rebuilder's signed VSA over the release's subjects."""
-    statement = build_vsa(
-        subjects=subjects or built.subjects,
-        resource_uri="git+file:///srv/project@" + "1" * 40,
-        policy_uri="https://bitwright.dev/policies/rebuild-compare/v1",
-        policy_sha256="ab" * 32,
-        input_attestations=[],
-        passed=passed,
-        verified_levels=["BITWRIGHT_REPRODUCED_BITWISE"] if passed else [],
-        time_verified=(NOW - dt.timedelta(days=age_days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )
-    key = built.verifiers[signer].private_path if signer in built.verifiers else signer
-    path = tmp_path / f"{signer.rsplit('/', 1)[-1]}-{passed}-{age_days}.intoto.json"
-    write_vsa(statement, KeySigner.from_file(Path(key)), path)
-    return path
+    key = built.verifiers[signer].private_path if signer in built.verifiers else Path(signer)
+    path = tmp_path / f"{key.stem}-{passed}-{age_days}.intoto.json"
+    age = dt.timedelta(days=age_days)
+    return signed_vsa(subjects or built.subjects, key, path, passed=passed, age=age)
 
 
 def judge(built: Built, target: Path, policy: Path, *vsas: Path) -> Decision:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from tests.unit.verify.release_factory import Release, make_keys, make_release
+from tests.unit.verify.release_factory import Release, make_keys, make_release, signed_vsa
 
 from bitwright.attest import generate_keypair
 from bitwright.attest.keys import KeyPair
-from bitwright.attest.signers import KeySigner
-from bitwright.attest.vsa import build_vsa, write_vsa
 from bitwright.digest import digest_tree
 from bitwright.errors import CheckFailed, OperationalError
 from bitwright.gate.policy import load_policy
 from bitwright.gate.verdicts import VERDICTS_DIR, VerdictKind, add_verdicts, read_verdicts
-
-NOW = dt.datetime.now(dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +38,7 @@ def release(built: Release, tmp_path: Path) -> Path:
 def _vsa(
     built: Release, key: KeyPair, path: Path, *, subjects: dict[str, str] | None = None
 ) -> Path:
-    statement = build_vsa(
-        subjects=subjects or built.statement.subject_digests(),
-        resource_uri="git+file:///r@" + "1" * 40,
-        policy_uri="https://bitwright.dev/policies/rebuild-compare/v1",
-        policy_sha256="ab" * 32,
-        input_attestations=[],
-        passed=True,
-        verified_levels=["BITWRIGHT_REPRODUCED_BITWISE"],
-        time_verified=NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )
-    return write_vsa(statement, KeySigner.from_file(key.private_path), path)
+    return signed_vsa(subjects or built.statement.subject_digests(), key.private_path, path)
 
 
 def test_vsa_add_keeps_a_matching_verdict_once(
