@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 from bitwright.errors import OperationalError
 from bitwright.fileio import write_text_atomic
 from bitwright.model import BuildPins, SandboxKind, from_jsonable, to_jsonable
+from bitwright.model.variation import Variation
+from bitwright.runner.variations import vary_settings
 
-__all__ = ["CONTEXT_ENV", "BuildContext", "read_context", "write_context"]
+__all__ = ["CONTEXT_ENV", "BuildContext", "read_context", "with_variation", "write_context"]
 
 CONTEXT_ENV = "BITWRIGHT_BUILD_CONTEXT"
 """Environment variable naming the context file of the build in progress."""
@@ -27,6 +30,8 @@ class BuildContext:
         sandbox: the sealing mechanism every stage uses.
         invocation_id: a unique id of this build.
         started_on: RFC 3339 UTC start time of the build.
+        variation: what a nightly rebuild varies in every stage (None for a normal build);
+            its knobs are already in ``pins.determinism``.
     """
 
     pins: BuildPins
@@ -35,6 +40,20 @@ class BuildContext:
     sandbox: SandboxKind
     invocation_id: str
     started_on: str
+    variation: Variation | None = None
+
+
+def with_variation(context: BuildContext, variation: Variation | None) -> BuildContext:
+    """Return ``context`` building under ``variation``: its knobs declared, the rest recorded.
+
+    Raises:
+        UsageError: the variation gives a setting a value it cannot take.
+    """
+    if variation is None:
+        return context
+    determinism = vary_settings(context.pins.determinism, variation)
+    pins = dataclasses.replace(context.pins, determinism=determinism)
+    return dataclasses.replace(context, pins=pins, variation=variation)
 
 
 def write_context(context: BuildContext, path: Path) -> None:

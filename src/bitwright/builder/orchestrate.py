@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bitwright.attest import build_layout, keyid8, load_signer, write_layout
 from bitwright.attest.signers import AttestationSigner, KeySigner
-from bitwright.builder.context import CONTEXT_ENV, BuildContext, write_context
+from bitwright.builder.context import CONTEXT_ENV, BuildContext, with_variation, write_context
 from bitwright.builder.data import dvc_executable
 from bitwright.builder.linkstore import LinkStore
 from bitwright.builder.paths import ProjectPaths
@@ -33,6 +33,8 @@ from bitwright.errors import (
 )
 from bitwright.fileio import write_atomic
 from bitwright.model import Pipeline, SandboxKind
+from bitwright.model.variation import Variation
+from bitwright.pins import ci_identity
 from bitwright.pipeline import load_pipeline
 
 __all__ = ["LAYOUT_VALIDITY", "BuildResult", "build"]
@@ -86,11 +88,13 @@ def build(
     identity_token: str | None = None,
     keyless: bool = False,
     notify: Notify = lambda _: None,
+    variation: Variation | None = None,
 ) -> BuildResult:
     """Build the pipeline of ``repo`` with every stage sealed and linked, and sign its layout.
 
     The links and layout are signed with the key; the provenance too, unless ``keyless``, when
-    sigstore signs it with the ambient OIDC identity or ``identity_token``.
+    sigstore signs it with the ambient OIDC identity or ``identity_token``. A ``variation``
+    (a nightly rebuild's) is applied to every stage and its knobs are declared in the pins.
 
     Raises:
         KeyProblem, DirtyTreeError, UsageError: preflight refused to start.
@@ -102,6 +106,7 @@ def build(
     key = key_path or paths.owner_key
     pipeline = load_pipeline(repo)
     context = preflight(repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox)
+    context = with_variation(context, variation)
     notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")
     _clear_attestations(paths, pipeline)
     write_context(context, paths.context_file)
@@ -146,13 +151,20 @@ def build(
         links,
         finished_on=finished_on,
         signer=provenance_signer,
-        ci=os.environ.get("CI", "").lower() == "true",
+        ci=ci_identity(os.environ, commit=context.pins.git.commit),
     )
     notify("signed the layout and the provenance")
     return BuildResult(context, links, ran, reused, layout_path, provenance, finished_on)
 
 
-def build_stage(repo: Path, name: str, *, key_path: Path, notify: Notify = lambda _: None) -> Path:
+def build_stage(
+    repo: Path,
+    name: str,
+    *,
+    key_path: Path,
+    notify: Notify = lambda _: None,
+    variation: Variation | None = None,
+) -> Path:
     """Run the one stage ``name`` of ``repo`` sealed and linked, its deps already in place.
 
     What ``bitwright rebuild --stage`` runs: preflight pins as a build does, then
@@ -175,6 +187,7 @@ def build_stage(repo: Path, name: str, *, key_path: Path, notify: Notify = lambd
             f"dvc.yaml has no stage {name!r}", hint=f"stages are: {', '.join(pipeline.names)}"
         )
     context = preflight(repo, key_path=key_path, allow_dirty=False, strict=False)
+    context = with_variation(context, variation)
     paths.links.mkdir(parents=True, exist_ok=True)
     for stale in paths.links.glob(f"{name}.*.link"):
         stale.unlink()

@@ -72,7 +72,7 @@ def rebuild_command(
         float | None, typer.Option("--rtol", help="Relative tolerance for every stage.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write report.md and vsa.intoto.json here.")
+        Path | None, typer.Option("--out", help="Write report.md, report.html and the VSA here.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
