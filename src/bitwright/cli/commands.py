@@ -13,9 +13,11 @@ from collections.abc import Sequence
 __all__ = ["COMMAND_MODULES", "register"]
 
 COMMAND_MODULES = {
+    "bisect": "cmd_bisect",
     "build": "cmd_build",
     "digest": "cmd_digest",
     "keygen": "cmd_keygen",
+    "nightly": "cmd_nightly",
     "params": "cmd_params",
     "rebuild": "cmd_rebuild",
     "release": "cmd_release",

@@ -53,7 +53,7 @@ _TONES = {
 
 
 def tone_of(verdict: str) -> Tone:
-    """The tone of a verdict word (``REPRODUCED``, ``DIFFERENT``, ``PASS``...); neutral if unknown."""
+    """The tone of a verdict word (``REPRODUCED``, ``PASS``...); neutral when unknown."""
     return _TONES.get(verdict.upper(), Tone.NEUTRAL)
 
 

@@ -92,7 +92,7 @@ def dag_svg(dag: Dag) -> str:
 def histogram_svg(histogram: Histogram, index: int) -> str:
     """Bars of a histogram, with counts on hover and the bin labels below."""
     bars = histogram.bars
-    width, height, base, left = max(320, 34 * len(bars) + 60), 190, 150, 40
+    width, height, base, left = max(320, 30 * len(bars) + 60), 230, 150, 40
     top = max((b.count for b in bars), default=0) or 1
     step = (width - left - 10) / max(len(bars), 1)
     parts = [
@@ -110,8 +110,8 @@ def histogram_svg(histogram: Histogram, index: int) -> str:
             f'<rect class="bar" data-count="{bar.count}" x="{x:.1f}" y="{base - h}" '
             f'width="{max(step - 4, 1):.1f}" height="{h}"><title>{_attr(bar.label)}: '
             f"{bar.count}</title></rect>"
-            f'<text class="tick" x="{x + step / 2 - 2:.1f}" y="{base + 14}" '
-            f'text-anchor="middle">{_attr(bar.label)}</text>'
+            f'<text class="tick" x="{x + step / 2 - 2:.1f}" y="{base + 12}" '
+            f'transform="rotate(40 {x + step / 2 - 2:.1f} {base + 12})">{_attr(bar.label)}</text>'
         )
     if histogram.x_label:
         parts.append(

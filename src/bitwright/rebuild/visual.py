@@ -38,8 +38,11 @@ _HISTOGRAMS = 3
 def pipeline_edges(
     stages: Sequence[StageComparison], workspace: Path | None
 ) -> tuple[tuple[str, str], ...]:
-    """The ``(upstream, downstream)`` stage pairs: from ``dvc.yaml`` when the workspace still
-    has it, else from the links (a stage's material that another stage produced)."""
+    """The ``(upstream, downstream)`` stage pairs.
+
+    From ``dvc.yaml`` when the workspace still has it, else from the links (a stage's
+    material that another stage produced).
+    """
     if workspace is not None and (workspace / "dvc.yaml").is_file():
         try:
             pipeline = load_pipeline(workspace)
@@ -137,9 +140,7 @@ def rebuild_page(report: RebuildReport) -> Page:
     files = report.differing_files()
     context = {f.path: s.stage for s in report.stages for f in s.files}
     rows = [r for f in files for r in tensor_rows([f], context.get(f.path, "released artifact"))]
-    histograms = (
-        tensor_histograms(rows, _originals(report, files), workspace) if workspace else ()
-    )
+    histograms = tensor_histograms(rows, _originals(report, files), workspace) if workspace else ()
     dag = None
     if report.stages:
         verdicts = {s.stage: s.verdict.value for s in report.stages}

@@ -27,7 +27,6 @@ from bitwright.runner._outputs import OutputStaging
 from bitwright.runner._process import StatusChannel, run_logged
 from bitwright.runner.environment import sealed_environment
 from bitwright.runner.receipt import check_receipts, read_receipts
-from bitwright.runner.variations import umask_of, vary_environment, vary_sandbox
 from bitwright.runner.trace import (
     TRACE_ENV,
     TRACE_ROOT_ENV,
@@ -35,6 +34,7 @@ from bitwright.runner.trace import (
     install_trace_hook,
     undeclared_reads,
 )
+from bitwright.runner.variations import umask_of, vary_environment, vary_sandbox
 from bitwright.runner.view import HIDDEN, Bind, RepoView, is_under
 from bitwright.stagekit import RECEIPT_ENV
 

@@ -144,7 +144,8 @@ def probe_machine(sandbox: Sandbox) -> Machine:
     os.umask(current)
     return Machine(
         sandbox=sandbox.kind,
-        uts_namespace=isinstance(sandbox, BubblewrapSandbox) and "--unshare-uts" in sandbox.isolation,
+        uts_namespace=isinstance(sandbox, BubblewrapSandbox)
+        and "--unshare-uts" in sandbox.isolation,
         locales=locales,
         zoneinfo=(_ZONEINFO / _ZONE).is_file(),
         cpu_flags=_cpu_flags(),
@@ -247,7 +248,9 @@ def _make(
         return _locale(machine), ""
     if name == "umask":
         other = "0022" if machine.umask == 0o002 else "0002"
-        return Variation(name, VariationKind.ENVIRONMENT, (Change(ChangeKind.UMASK, "", other),)), ""
+        return Variation(
+            name, VariationKind.ENVIRONMENT, (Change(ChangeKind.UMASK, "", other),)
+        ), ""
     if name == "hostname":
         if not machine.uts_namespace:
             return None, f"the {machine.sandbox.value} sandbox gives a stage no UTS namespace"
@@ -265,7 +268,9 @@ def _make(
     if name == "cpu_isa":
         return _cpu_isa(machine)
     if name == "mkl_cbwr":
-        return _knob(name, "mkl_cbwr", "COMPATIBLE" if settings.mkl_cbwr != "COMPATIBLE" else "AUTO"), ""
+        return _knob(
+            name, "mkl_cbwr", "COMPATIBLE" if settings.mkl_cbwr != "COMPATIBLE" else "AUTO"
+        ), ""
     if name == "pythonhashseed":
         return _knob(name, "pythonhashseed", settings.pythonhashseed + 1), ""
     raise AssertionError(f"variation {name} has no recipe")  # plan() checked the name
@@ -297,7 +302,9 @@ def _cpu_isa(machine: Machine) -> tuple[Variation | None, str]:
     return _env("cpu_isa", pairs, "emulates an older CPU for MKL and ATen dispatch"), ""
 
 
-def vary_settings(settings: DeterminismSettings, variation: Variation | None) -> DeterminismSettings:
+def vary_settings(
+    settings: DeterminismSettings, variation: Variation | None
+) -> DeterminismSettings:
     """Return the declared settings with the variation's knobs changed, checked as params are.
 
     Raises:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from bitwright.rebuild.compare._dtypes import Category, dtype_info, values
 from bitwright.rebuild.compare._io import open_regular, read_exactly
@@ -81,7 +82,9 @@ def difference_histogram(original: Path, rebuilt: Path, tensor: str) -> tuple[tu
     return tuple(zip(_labels(), (int(c) for c in counts), strict=True))
 
 
-def _count(a: np.ndarray, b: np.ndarray, counts: np.ndarray) -> None:  # type: ignore[type-arg]
+def _count(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], counts: npt.NDArray[np.int64]
+) -> None:
     with np.errstate(all="ignore"):
         delta = np.abs(a - b)
     odd = ~np.isfinite(delta)
