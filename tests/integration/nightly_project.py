@@ -2,10 +2,10 @@
 
 Its ``reduce`` stage sums float32 numbers the way a parallel reduction does: one partial sum
 per declared thread, each accumulated in order, then the partials in order. One thread and
-two give sums a few ULPs apart, so every tensor derived from the sum moves: the knob a nightly's ``threads``
-variation changes, and the one ``bisect`` must name. ``summary`` only inherits the
-difference (and releases the tensors as they are, so the release holds their bytes). A numpy
-stage (no torch work) keeps a build to a few seconds.
+two give sums a few ULPs apart, so every tensor derived from the sum moves: the knob a
+nightly's ``threads`` variation changes, and the one ``bisect`` must name. ``summary`` only
+inherits the difference (and releases the tensors as they are, so the release holds their
+bytes). A numpy stage (no torch work) keeps a build to a few seconds.
 """
 
 from __future__ import annotations

@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from bitwright.htmlreport import Page, Requirement
+from bitwright.htmlreport import Page, Requirement, TensorRow
 from bitwright.nightly.history import first_different
 from bitwright.nightly.night import Result
 from bitwright.nightly.visual import night_page
 from bitwright.rebuild.compare.histogram import difference_histogram
 from bitwright.rebuild.visual import tensor_histograms
-from bitwright.htmlreport import TensorRow
 
 
 def tensor_files(tmp: Path) -> tuple[Path, Path]:

@@ -22,13 +22,17 @@ def night(
     train: Result = Result.REPRODUCED,
     skipped: tuple[SkippedVariation, ...] = (),
     stages: tuple[str, ...] = STAGES,
+    varied: str = "train",
 ) -> Night:
-    """A night on 2026-03-DAY at COMMIT where ``train`` under ``threads`` came out ``train``."""
+    """A night on 2026-03-DAY at COMMIT: ``varied`` came out ``train`` under ``threads``.
 
-    def results(varied: bool) -> tuple[StageResult, ...]:
+    Every other stage reproduced.
+    """
+
+    def results(under_threads: bool) -> tuple[StageResult, ...]:
         out = []
         for stage in stages:
-            result = train if varied and stage == "train" else Result.REPRODUCED
+            result = train if under_threads and stage == varied else Result.REPRODUCED
             moved = ()
             if result is Result.DIFFERENT:
                 moved = (
