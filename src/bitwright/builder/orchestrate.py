@@ -89,12 +89,14 @@ def build(
     keyless: bool = False,
     notify: Notify = lambda _: None,
     variation: Variation | None = None,
+    quiet_tools: bool = False,
 ) -> BuildResult:
     """Build the pipeline of ``repo`` with every stage sealed and linked, and sign its layout.
 
     The links and layout are signed with the key; the provenance too, unless ``keyless``, when
     sigstore signs it with the ambient OIDC identity or ``identity_token``. A ``variation``
     (a nightly rebuild's) is applied to every stage and its knobs are declared in the pins.
+    With ``quiet_tools``, DVC's output goes to ``notify`` line by line instead of stderr.
 
     Raises:
         KeyProblem, DirtyTreeError, UsageError: preflight refused to start.
@@ -111,16 +113,17 @@ def build(
     _clear_attestations(paths, pipeline)
     write_context(context, paths.context_file)
 
+    tools = notify if quiet_tools else None
     with StageServer(repo, context) as serving:
-        _repro(paths, ["--force"] if force else [], notify, serving)
+        _repro(paths, ["--force"] if force else [], notify, serving, tools)
         ran = tuple(n for n in pipeline.names if _current_link(paths, n) is not None)
         missing = _attach_stored_links(paths, pipeline, context)
         for name in missing:
             notify(f"stage {name}: no link for its restored outputs; running it again")
-            _repro(paths, ["--force", "--single-item", name], notify, serving)
+            _repro(paths, ["--force", "--single-item", name], notify, serving, tools)
         if missing:
             # stages downstream of a rerun that changed its outputs
-            _repro(paths, [], notify, serving)
+            _repro(paths, [], notify, serving, tools)
     still = _attach_stored_links(paths, pipeline, context) if missing else ()
     if still:
         raise OperationalError(
@@ -164,6 +167,7 @@ def build_stage(
     key_path: Path,
     notify: Notify = lambda _: None,
     variation: Variation | None = None,
+    quiet_tools: bool = False,
 ) -> Path:
     """Run the one stage ``name`` of ``repo`` sealed and linked, its deps already in place.
 
@@ -193,7 +197,13 @@ def build_stage(
         stale.unlink()
     write_context(context, paths.context_file)
     with StageServer(repo, context) as serving:
-        _repro(paths, ["--force", "--single-item", name], notify, serving)
+        _repro(
+            paths,
+            ["--force", "--single-item", name],
+            notify,
+            serving,
+            notify if quiet_tools else None,
+        )
     link = _current_link(paths, name)
     if link is None:
         raise OperationalError(
@@ -247,23 +257,35 @@ def _attach_stored_links(
 
 
 def _repro(
-    paths: ProjectPaths, args: Sequence[str], notify: Notify, serving: Mapping[str, str]
+    paths: ProjectPaths,
+    args: Sequence[str],
+    notify: Notify,
+    serving: Mapping[str, str],
+    output: Notify | None = None,
 ) -> None:
+    """Run ``dvc repro ARGS``; its output goes to stderr, or line by line to ``output``."""
     paths.failure_file.unlink(missing_ok=True)
     command = [*dvc_executable(), "repro", *args]
     notify(f"running {' '.join(['dvc', 'repro', *args])}")
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             command,
             cwd=paths.repo,
             env=_dvc_env(paths.context_file, serving),
-            stdout=2,
-            check=False,
+            stdout=2 if output is None else subprocess.PIPE,
+            stderr=None if output is None else subprocess.STDOUT,
+            text=output is not None,
+            errors="replace",
         )
     except OSError as exc:
         raise ToolError(f"cannot run dvc: {exc}", hint="run `make demo` to install it") from None
-    if done.returncode != 0:
-        raise _failure(paths, done.returncode)
+    if output is not None and proc.stdout is not None:
+        for line in proc.stdout:
+            if line.strip():
+                output(line.rstrip())
+    returncode = proc.wait()
+    if returncode != 0:
+        raise _failure(paths, returncode)
 
 
 def _failure(paths: ProjectPaths, returncode: int) -> BitwrightError:

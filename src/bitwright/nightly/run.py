@@ -145,6 +145,7 @@ class Rebuilder:
                 stage=stage,
                 variation=variation,
                 notify=lambda line: self.notify(f"[{name}] {line}"),
+                quiet_tools=True,
             )
             histograms = _histograms(report, self.release, ws, name)
         return report, time.monotonic() - started, histograms

@@ -183,6 +183,7 @@ def rebuild_release(
     out: Path | None = None,
     notify: Notify = lambda _: None,
     variation: Variation | None = None,
+    quiet_tools: bool = False,
 ) -> RebuildReport:
     """Rebuild ``release`` from its pinned inputs and compare it stage by stage.
 
@@ -200,6 +201,7 @@ def rebuild_release(
         notify: receives one line per step.
         variation: rebuild every stage under this variation (a nightly's; the caller
             chooses the workspace of a build-path or file-order variation).
+        quiet_tools: send DVC's output to ``notify`` line by line instead of stderr.
 
     Returns:
         The report; its verdict says whether the release was reproduced.
@@ -292,7 +294,16 @@ def rebuild_release(
     original_links = _links(layout.links)
     if stage is not None:
         report = _rebuild_one(
-            run, ws, pipeline, stage, original_links, originals, key, compare, variation
+            run,
+            ws,
+            pipeline,
+            stage,
+            original_links,
+            originals,
+            key,
+            compare,
+            variation,
+            quiet_tools,
         )
         products = {
             p: str(h["sha256"])
@@ -302,7 +313,14 @@ def rebuild_release(
 
     with run.step("build", "rebuilding the pipeline sealed, signed with the verifier key"):
         try:
-            build(ws, key_path=key, force=True, notify=notify, variation=variation)
+            build(
+                ws,
+                key_path=key,
+                force=True,
+                notify=notify,
+                variation=variation,
+                quiet_tools=quiet_tools,
+            )
         except CheckFailed as exc:
             failed = run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
             return _publish(failed, out, subjects, resource_uri, policy_doc, key)
@@ -364,6 +382,7 @@ def _rebuild_one(
     key: Path,
     compare: Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]],
     variation: Variation | None,
+    quiet_tools: bool,
 ) -> RebuildReport:
     original = original_links.get(stage)
     if original is None:
@@ -382,7 +401,14 @@ def _rebuild_one(
         )
     with run.step("build", f"rebuilding stage {stage} alone, sealed"):
         try:
-            link = build_stage(ws, stage, key_path=key, notify=run.notify, variation=variation)
+            link = build_stage(
+                ws,
+                stage,
+                key_path=key,
+                notify=run.notify,
+                variation=variation,
+                quiet_tools=quiet_tools,
+            )
         except CheckFailed as exc:
             return run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
     payload, _ = read_link(link)
