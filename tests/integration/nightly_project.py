@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.integration.project import BITWRIGHT, ROOT, commit, sh
+from tests.integration.project import ROOT, commit_with_data
 
 REDUCE = """\
 import pathlib
@@ -105,14 +105,5 @@ def make_nightly_project(base: Path, *, parallel: bool = True) -> Path:
     (repo / "out" / ".gitignore").write_text(
         "/stats.safetensors\n/summary.json\n/model.safetensors\n"
     )
-    sh("git", "init", "-q", "-b", "main", cwd=repo)
-    sh("dvc", "init", "-q", cwd=repo)
-    sh("dvc", "config", "core.analytics", "false", cwd=repo)
-    remote = base / "remote"
-    remote.mkdir()
-    sh("dvc", "remote", "add", "--local", "-d", "origin", str(remote), cwd=repo)
-    sh("dvc", "add", "-q", "data/raw", cwd=repo)
-    sh("dvc", "push", "-q", cwd=repo)
-    sh(BITWRIGHT, "params", "--write", cwd=repo)
-    commit(repo, "project")
+    commit_with_data(repo, base / "remote")
     return repo

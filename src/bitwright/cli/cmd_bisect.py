@@ -24,6 +24,7 @@ from rich.markup import escape
 
 from bitwright.cli.app import app, emit_json, stderr
 from bitwright.cli.cmd_verify import trust_policy
+from bitwright.cli.options import DataRemoteOption, KeyOption, SourceOption, TrustOption
 from bitwright.cli.progress import live_progress
 from bitwright.errors import ExitCode, UsageError
 from bitwright.model.variation import Variation
@@ -50,10 +51,8 @@ def bisect_command(
     release: Annotated[
         Path | None, typer.Argument(help="The release whose stage differs under a variation.")
     ] = None,
-    key: Annotated[
-        list[Path] | None, typer.Option("--key", help="A trusted public key (PEM); repeat.")
-    ] = None,
-    trust: Annotated[Path | None, typer.Option("--trust", help="A trust file.")] = None,
+    key: KeyOption = None,
+    trust: TrustOption = None,
     variation: Annotated[
         list[str] | None,
         typer.Option("--variation", help=f"A failing variation; repeat ({', '.join(CATALOG)})."),
@@ -67,12 +66,8 @@ def bisect_command(
     repo: Annotated[Path, typer.Option("--repo", help="The repository of the commits.")] = Path(
         "."
     ),
-    source: Annotated[
-        str | None, typer.Option("--source", help="Clone the source from this path or URL.")
-    ] = None,
-    data_remote: Annotated[
-        str | None, typer.Option("--data-remote", help="Fetch DVC data from this remote URL.")
-    ] = None,
+    source: SourceOption = None,
+    data_remote: DataRemoteOption = None,
     work: Annotated[Path, typer.Option("--work", help="Where the trial workspaces go.")] = Path(
         "bisect-work"
     ),

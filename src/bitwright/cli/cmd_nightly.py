@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bitwright.cli.app import app, emit_json, stderr
 from bitwright.cli.cmd_verify import trust_policy
+from bitwright.cli.options import DataRemoteOption, KeyOption, SourceOption, TrustOption
 from bitwright.cli.progress import live_progress
 from bitwright.errors import ExitCode
 from bitwright.nightly.night import Night, Result
@@ -41,12 +42,8 @@ def nightly_command(
     out: Annotated[
         Path, typer.Option("--out", help="Reports, history and workspaces go here.")
     ] = Path("nightly"),
-    key: Annotated[
-        list[Path] | None, typer.Option("--key", help="A trusted public key (PEM); repeat.")
-    ] = None,
-    trust: Annotated[
-        Path | None, typer.Option("--trust", help="A trust file (keys, identities, trust_config).")
-    ] = None,
+    key: KeyOption = None,
+    trust: TrustOption = None,
     variation: Annotated[
         list[str] | None,
         typer.Option(
@@ -60,12 +57,8 @@ def nightly_command(
         Path | None, typer.Option("--history", help="The history file (default OUT/history.jsonl).")
     ] = None,
     repo: Annotated[Path, typer.Option("--repo", help="Project whose HEAD is built.")] = Path("."),
-    source: Annotated[
-        str | None, typer.Option("--source", help="Clone the source from this path or URL.")
-    ] = None,
-    data_remote: Annotated[
-        str | None, typer.Option("--data-remote", help="Fetch DVC data from this remote URL.")
-    ] = None,
+    source: SourceOption = None,
+    data_remote: DataRemoteOption = None,
     atol: Annotated[float | None, typer.Option("--atol", help="Absolute tolerance.")] = None,
     rtol: Annotated[float | None, typer.Option("--rtol", help="Relative tolerance.")] = None,
     keep_workspaces: Annotated[
