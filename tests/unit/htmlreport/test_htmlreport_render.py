@@ -16,6 +16,7 @@ from report_pages import a_gate_page, a_night_page, difference_histogram, tensor
 
 from bitwright.htmlreport import Dag, DagNode, Page, render_html, tone_of  # noqa: E402
 from bitwright.htmlreport.svg import layers  # noqa: E402
+from bitwright.rebuild.compare import Verdict  # noqa: E402
 
 
 class _Collect(HTMLParser):
@@ -141,3 +142,45 @@ def test_the_gate_page_lists_requirements_with_evidence(verdict: str) -> None:
         "scan clean",
     ]
     assert "keyid 1a2b3c4d" in html
+
+
+def test_a_rebuild_report_shows_its_stages_tensors_and_histograms(tmp_path: Path) -> None:
+    from bitwright.rebuild.compare import Tolerance, compare_files
+    from bitwright.rebuild.report import RebuildReport
+    from bitwright.rebuild.stages import PathMatch, PathStatus, StageComparison, StageRole
+    from bitwright.rebuild.visual import rebuild_html
+
+    original, rebuilt = tensor_files(tmp_path)
+    release = tmp_path / "release"
+    (release / "artifacts" / "models").mkdir(parents=True)
+    original.rename(release / "artifacts" / "models" / "model.safetensors")
+    path = "models/model.safetensors"
+    compared = compare_files(
+        release / "artifacts" / path, tmp_path / "rebuilt" / path, path=path, tolerance=Tolerance()
+    )
+    data = PathMatch("data/in.csv", PathStatus.MATCHED, "a" * 64, "a" * 64)
+    model = PathMatch(path, PathStatus.DIFFERS, "b" * 64, "c" * 64)
+    report = RebuildReport(
+        release=str(release),
+        verdict=compared.verdict,
+        reason="stage 'train' gave other products from the same materials",
+        stages=(
+            StageComparison("prepare", Verdict.REPRODUCED, StageRole.REPRODUCED, (), (data,)),
+            StageComparison(
+                "train", compared.verdict, StageRole.FIRST_DIVERGENT, (data,), (model,), (compared,)
+            ),
+        ),
+        workspace=str(tmp_path / "rebuilt"),
+    )
+    html = rebuild_html(report)
+    page = _parse(html)
+    nodes = {
+        a["data-stage"]: a["data-verdict"] for t, a in page.tags if t == "g" and a.get("data-stage")
+    }
+    assert nodes == {"prepare": "REPRODUCED", "train": "DIFFERENT"}
+    assert '<path class="edge" data-from="prepare" data-to="train"' in html
+    tensors = [
+        a["data-stage"] for t, a in page.tags if t == "tr" and a.get("data-stage") == "train"
+    ]
+    assert len(tensors) == 2  # fc1.weight and fc1.bias moved
+    assert html.count('class="histogram"') == 2
