@@ -98,15 +98,15 @@ def nightly_command(
 def _print_summary(outcome: NightlyOutcome) -> None:
     night: Night = outcome.night
     table = Table(title=f"bitwright nightly {escape(night.commit[:12])}", title_justify="left")
-    table.add_column("stage")
-    for v in night.variations:
-        table.add_column(escape(v.name))
+    table.add_column("variation")
     for stage in night.stages:
+        table.add_column(escape(stage))
+    for v in night.variations:
         cells = []
-        for v in night.variations:
+        for stage in night.stages:
             found = v.stage(stage)
             cells.append(f"[{_STYLE[found.result]}]{found.result.value}[/]" if found else "not run")
-        table.add_row(escape(stage), *cells)
+        table.add_row(escape(v.name), *cells)
     stderr.print(table)
     for skipped in night.skipped:
         stderr.print(f"[yellow]not applied:[/] {escape(skipped.name)}: {escape(skipped.reason)}")
