@@ -5,8 +5,8 @@ turns names into concrete :class:`~bitwright.model.variation.Variation` values f
 machine (:class:`Machine`), or says why one cannot be applied here. The runner applies a
 variation's changes to a stage: :func:`vary_environment` (variables), :func:`vary_sandbox`
 (host name) and :func:`umask_of` (the child's umask); the builder applies declared-setting
-changes and the caller picks the workspace (build path, and :func:`disordered` for the file
-system order).
+changes (:func:`bitwright.builder.context.vary_settings`) and the caller picks the workspace
+(build path, and :func:`disordered` for the file system order).
 
 Environment variations change what the pins claim does not matter; knob variations change a
 declared determinism setting on purpose. A variable that the declared settings pin is never
@@ -16,7 +16,6 @@ varied as noise: only a knob variation changes it, through the declaration.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -29,7 +28,6 @@ from bitwright.errors import OperationalError, ToolError, UsageError
 from bitwright.model.pins import DeterminismSettings
 from bitwright.model.run import SandboxKind
 from bitwright.model.variation import Change, ChangeKind, Variation, VariationKind
-from bitwright.pins.determinism import SECTION, pin_determinism
 from bitwright.runner._base import Sandbox
 from bitwright.runner._bubblewrap import BubblewrapSandbox
 
@@ -45,7 +43,6 @@ __all__ = [
     "umask_of",
     "vary_environment",
     "vary_sandbox",
-    "vary_settings",
 ]
 
 FS_ORDER = "fs_order"
@@ -300,41 +297,6 @@ def _cpu_isa(machine: Machine) -> tuple[Variation | None, str]:
     else:
         return None, "the CPU has neither AVX-512 nor AVX2: no narrower instruction path to pick"
     return _env("cpu_isa", pairs, "emulates an older CPU for MKL and ATen dispatch"), ""
-
-
-def vary_settings(
-    settings: DeterminismSettings, variation: Variation | None
-) -> DeterminismSettings:
-    """Return the declared settings with the variation's knobs changed, checked as params are.
-
-    Raises:
-        UsageError: a change names an unknown setting or gives it a value it cannot take.
-    """
-    changes = variation.of(ChangeKind.SETTING) if variation else ()
-    if not changes:
-        return settings
-    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
-    for change in changes:
-        current = values.get(change.name)
-        if current is None:
-            raise UsageError(
-                f"variation {variation.name if variation else ''} changes the unknown "
-                f"setting {change.name}",
-                hint=f"known settings: {', '.join(sorted(values))}",
-            )
-        values[change.name] = _typed(change.value, current)
-    return pin_determinism({SECTION: values})
-
-
-def _typed(text: str, like: object) -> object:
-    if isinstance(like, bool):
-        return {"true": True, "false": False}.get(text.lower(), text)
-    if isinstance(like, int):
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    return text
 
 
 def vary_environment(

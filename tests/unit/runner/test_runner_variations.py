@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from runner_project import Project, sha256_tree
 
+from bitwright.builder.context import vary_settings
 from bitwright.errors import OperationalError, UsageError
 from bitwright.model import DeterminismSettings, SandboxKind
 from bitwright.model.variation import Change, ChangeKind, Variation, VariationKind
@@ -20,7 +21,6 @@ from bitwright.runner.variations import (
     umask_of,
     vary_environment,
     vary_sandbox,
-    vary_settings,
 )
 
 AVX512 = frozenset({"avx2", "avx512f"})
