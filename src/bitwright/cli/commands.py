@@ -13,10 +13,12 @@ from collections.abc import Sequence
 __all__ = ["COMMAND_MODULES", "register"]
 
 COMMAND_MODULES = {
+    "bisect": "cmd_bisect",
     "build": "cmd_build",
     "digest": "cmd_digest",
     "gate": "cmd_gate",
     "keygen": "cmd_keygen",
+    "nightly": "cmd_nightly",
     "params": "cmd_params",
     "pin": "cmd_pin",
     "policy": "cmd_policy",
