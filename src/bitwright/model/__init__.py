@@ -16,7 +16,7 @@ from bitwright.model.pins import (
 )
 from bitwright.model.pipeline import Pipeline, StageSpec
 from bitwright.model.receipt import Receipt
-from bitwright.model.run import SandboxKind, SandboxReport, StageRun
+from bitwright.model.run import SandboxAllowances, SandboxKind, SandboxReport, StageRun
 
 __all__ = [
     "ArtifactMap",
@@ -29,6 +29,7 @@ __all__ = [
     "GpuInfo",
     "Pipeline",
     "Receipt",
+    "SandboxAllowances",
     "SandboxKind",
     "SandboxReport",
     "Sha256",
