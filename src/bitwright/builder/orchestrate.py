@@ -34,6 +34,7 @@ from bitwright.errors import (
 from bitwright.fileio import write_atomic
 from bitwright.model import Pipeline, SandboxKind
 from bitwright.pipeline import load_pipeline
+from bitwright.project import require_committed_config
 
 __all__ = ["LAYOUT_VALIDITY", "BuildResult", "build"]
 
@@ -101,6 +102,7 @@ def build(
     paths = ProjectPaths(repo)
     key = key_path or paths.owner_key
     pipeline = load_pipeline(repo)
+    require_committed_config(repo)
     context = preflight(repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox)
     notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")
     _clear_attestations(paths, pipeline)
