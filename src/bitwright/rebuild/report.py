@@ -137,6 +137,7 @@ def report_markdown(report: RebuildReport) -> str:
                 f"| {s.verdict.value} ({s.role.value}) | {_cell(s.note)} |"
             )
         lines.append("")
+    lines += _products_table(report.stages)
     if report.subjects:
         lines += ["## Released artifacts", "", "| artifact | verdict | detail |", "|---|---|---|"]
         lines += [
@@ -152,10 +153,48 @@ def report_markdown(report: RebuildReport) -> str:
     return "\n".join(lines)
 
 
+def _products_table(stages: tuple[StageComparison, ...]) -> list[str]:
+    """Every product of every stage, intermediate ones included, with both digests."""
+    rows = [(s.stage, p) for s in stages for p in s.products]
+    if not rows:
+        return []
+    lines = ["## Products", "", "| stage | product | status | original sha256 | rebuilt sha256 |"]
+    lines.append("|---|---|---|---|---|")
+    for stage, match in rows:
+        lines.append(
+            f"| `{stage}` | `{_cell(match.path)}` | {match.status.value} | "
+            f"`{match.original or '-'}` | `{match.rebuilt or '-'}` |"
+        )
+    return [*lines, ""]
+
+
 def _difference_tables(files: tuple[FileComparison, ...]) -> list[str]:
     tensors = [(f.path, t) for f in files for t in f.tensors if not t.bit_exact]
     fields = [(f.path, d) for f in files for d in f.fields]
+    columns = [(f.path, c) for f in files for c in f.columns]
+    summaries = [(f.path, f.summary) for f in files if f.summary is not None]
     lines: list[str] = []
+    if summaries:
+        lines += ["## Numbers that differ", ""]
+        lines += ["| file | values compared | differing | numbers differing | max abs | max rel |"]
+        lines.append("|---|---|---|---|---|---|")
+        for path, summary in summaries:
+            lines.append(
+                f"| `{path}` | {summary.compared} | {summary.differing} | "
+                f"{summary.numeric_differing} | {_number(summary.max_abs)} | "
+                f"{_number(summary.max_rel)} |"
+            )
+        lines.append("")
+    if columns:
+        lines += ["## Columns that differ", ""]
+        lines += ["| file | column | kind | differing | max abs | max rel |"]
+        lines.append("|---|---|---|---|---|---|")
+        for path, c in columns:
+            lines.append(
+                f"| `{path}` | `{_cell(c.name)}` | {c.kind} | {c.differing}/{c.total} | "
+                f"{_number(c.max_abs)} | {_number(c.max_rel)} |"
+            )
+        lines.append("")
     if tensors:
         lines += ["## Tensors that differ", ""]
         lines += ["| file | tensor | dtype | shape | differing | max abs | max rel | max ULP |"]
@@ -168,7 +207,8 @@ def _difference_tables(files: tuple[FileComparison, ...]) -> list[str]:
             )
         lines.append("")
     if fields:
-        lines += ["## Fields that differ", "", "| file | field | original | rebuilt |"]
+        lines += ["## Fields that differ (the worst of each file)", ""]
+        lines += ["| file | field | original | rebuilt |"]
         lines.append("|---|---|---|---|")
         for path, d in fields:
             lines.append(f"| `{path}` | `{d.path}` | {_cell(d.original)} | {_cell(d.rebuilt)} |")
