@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from attest_factories import make_pins, sha
+from test_provenance import _inputs
 
 from bitwright.attest.provenance import (
     SANDBOX_KEY,
@@ -18,34 +19,25 @@ from bitwright.attest.provenance import (
 from bitwright.attest.statement import statement_bytes
 from bitwright.errors import VerificationFailed
 from bitwright.model import SandboxAllowances, SandboxKind, SandboxReport
-from bitwright.pins import builder_id
 from bitwright.verify.checks_chain import _selected_product_problems, _SignedLink
 
 OPEN = SandboxReport(SandboxKind.BUBBLEWRAP, False, True, False, True)
 
 
 def _statement(**overrides: Any) -> Any:
-    inputs: dict[str, Any] = {
-        "subjects": {"models/model.pkl": sha("model"), "eval/metrics.json": sha("metrics")},
-        "pins": make_pins(),
-        "source_uri": "https://example.org/wine.git",
-        "targets": ["dvc.yaml"],
-        "params": {"params.yaml": sha("params")},
-        "builder_id": builder_id("sandboxed-host"),
-        "invocation_id": "5f0c6d2e-8a41-4c1b-9d7e-2b9a3c4d5e6f",
-        "started_on": "2024-01-01T00:00:00Z",
-        "finished_on": "2024-01-01T00:05:00Z",
-        "links": {
+    inputs = _inputs(
+        subjects={"models/model.pkl": sha("model"), "eval/metrics.json": sha("metrics")},
+        links={
             "train": ("train.1a2b3c4d.link", sha("train link")),
             "evaluate": ("evaluate.1a2b3c4d.link", sha("evaluate link")),
         },
-        "confirmed": {"train": {SANDBOX_KEY: OPEN}, "evaluate": {SANDBOX_KEY: OPEN}},
-        "release": {"paths": ["models/model.pkl", "eval/metrics.json"], "exclude": []},
-        "allowances": {
+        confirmed={"train": {SANDBOX_KEY: OPEN}, "evaluate": {SANDBOX_KEY: OPEN}},
+        release={"paths": ["models/model.pkl", "eval/metrics.json"], "exclude": []},
+        allowances={
             "train": SandboxAllowances(env=("WANDB_MODE",), writable=(".dvc/tmp",)),
             "evaluate": SandboxAllowances(network=True),
         },
-    }
+    )
     inputs.update(overrides)
     return build_provenance(**inputs)
 

@@ -60,9 +60,16 @@ def _facts(release: Path) -> ModelFacts:
     )
 
 
-def _bom(facts: ModelFacts, *, packages: tuple[str, ...] = PACKAGES, seed: str = COMMIT) -> str:
+def _bom(
+    facts: ModelFacts | list[ModelFacts],
+    *,
+    packages: tuple[str, ...] = PACKAGES,
+    seed: str = COMMIT,
+    files: tuple[ReleasedFile, ...] = (),
+) -> str:
     return build_aibom(
         facts,
+        files=files,
         packages=packages,
         python="CPython 3.11.7",
         source_uri="git@github.com:example/digits.git",
@@ -258,16 +265,7 @@ def test_models_are_models_and_metrics_and_plots_are_data(release_dir: Path) -> 
         ReleasedFile("dvclive/plots/loss.tsv", Sha256("b" * 64), "plots", "train"),
         ReleasedFile("artifacts/MODEL_CARD.md", facts.files["artifacts/MODEL_CARD.md"]),
     ]  # fmt: skip
-    text = build_aibom(
-        [classifier, scaler],
-        files=others,
-        packages=PACKAGES,
-        python="CPython 3.11.7",
-        source_uri="git@github.com:example/digits.git",
-        commit=COMMIT,
-        serial_seed=COMMIT,
-        timestamp=WHEN,
-    )
+    text = _bom([classifier, scaler], files=tuple(others))
     validate_aibom(text)
     components = _components(text)
     assert components["released:artifacts/metrics.json"]["type"] == "data"
@@ -300,7 +298,4 @@ def test_a_bom_without_a_model_tells_the_verifier(release_dir: Path) -> None:
     with pytest.raises(VerificationFailed, match="it describes no model"):
         aibom_subjects(json.dumps(document))
     with pytest.raises(OperationalError, match="no model to describe"):
-        build_aibom(
-            [], packages=PACKAGES, python="CPython 3.11.7", source_uri="x", commit=COMMIT,
-            serial_seed=COMMIT, timestamp=WHEN,
-        )  # fmt: skip
+        _bom([])

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import socket
-from collections.abc import Iterator
 
 import pytest
 from runner_project import Project
+from test_runner_sealing import CONNECT
 
 from bitwright.errors import UsageError
 from bitwright.model import SandboxAllowances
@@ -30,16 +29,6 @@ SHOW_ENV = """
 import json, os, pathlib
 keys = ("DVC_ROOT", "DVC_STAGE", "WANDB_MODE", "SECRET_TOKEN", "DVC_STUDIO_TOKEN")
 pathlib.Path("out/result.json").write_text(json.dumps({k: os.environ.get(k) for k in keys}))
-"""
-
-CONNECT = """
-import json, pathlib, socket, sys
-try:
-    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5).close()
-    outcome = "connected"
-except OSError as exc:
-    outcome = type(exc).__name__
-pathlib.Path("out/result.json").write_text(json.dumps({"outcome": outcome}))
 """
 
 
@@ -86,28 +75,19 @@ def test_only_dvc_variables_and_allowed_ones_pass_and_values_are_recorded_as_dig
     assert run.environment["DVC_SITE_CACHE_DIR"].startswith("/tmp/bitwright/")
 
 
-@pytest.fixture
-def listening_port() -> Iterator[int]:
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        yield server.getsockname()[1]
-
-
 def test_the_network_only_when_allowed_and_then_not_recorded_as_cut(
     project: Project, bwrap: BubblewrapSandbox, listening_port: int
 ) -> None:
-    stage = project.stage("net", CONNECT, outs=["out/result.json"])
+    stage = project.stage("net", CONNECT, outs=["out/net.json"])
     cut = project.run(stage, bwrap, args=[str(listening_port)])
-    assert project.read_json("out/result.json")["outcome"] != "connected"
-    assert cut.sandbox.network_cut
+    assert cut.returncode == 3 and cut.sandbox.network_cut
     run = project.run(
         stage,
         bwrap,
         args=[str(listening_port)],
         allowances=SandboxAllowances(network=True),
     )
-    assert project.read_json("out/result.json") == {"outcome": "connected"}
+    assert project.read_json("out/net.json") == {"outcome": "connected"}
     assert not run.sandbox.network_cut and run.sandbox.repo_read_only
     assert run.allowances.network
 
