@@ -9,8 +9,8 @@ nothing of the pickle is called. numpy arrays are rebuilt from their raw bytes w
 in the file, are read from the stream. Persistent ids, the extension registry and out-of-band
 buffers are refused. The operations and the file size are bounded.
 
-:func:`read_pickle_data` returns the value the pickle describes; :func:`flatten` turns it into
-named leaves (``estimators_.3.tree_.nodes.threshold``) for :mod:`.pickle_diff`.
+:func:`read_pickle_data` returns the value the pickle describes (its values and their
+leaves: :mod:`._pickle_values`).
 """
 
 from __future__ import annotations
@@ -18,75 +18,35 @@ from __future__ import annotations
 import io
 import pickletools
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from bitwright.rebuild.compare._pickle_allowlist import role_of
+from bitwright.rebuild.compare._pickle_values import (
+    DTypeStandIn,
+    GlobalStandIn,
+    PendingArray,
+    PickleRefused,
+    Record,
+    array_from_state,
+    as_dtype,
+    bytes_of,
+    dtype_from_state,
+    joblib_array,
+)
 
-__all__ = [
-    "MAX_LEAVES",
-    "MAX_OPERATIONS",
-    "PickleRefused",
-    "Record",
-    "flatten",
-    "is_pickle",
-    "read_pickle_data",
-]
+__all__ = ["MAX_OPERATIONS", "PickleRefused", "Record", "is_pickle", "read_pickle_data"]
 
 MAX_OPERATIONS = 20_000_000
 """Pickle operations read at most (a forest of a few hundred trees takes a few thousand)."""
 
-MAX_LEAVES = 1_000_000
-"""Named values a flattened model may have at most."""
-
-_MAX_DEPTH = 100
 _MAX_INFLATED = 1 << 30
 _ZLIB_MAGIC = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class PickleRefused(ValueError):
-    """The file is not a pickle this reader models, or names what it may not."""
-
-
-@dataclass
-class Record:
-    """An object of an allowed class, as data: its class, arguments and state."""
-
-    cls: str
-    args: tuple[Any, ...] = ()
-    state: Any = None
-
-
-@dataclass
-class _Global:
-    name: str
-    role: str
-
-
-@dataclass
-class _DType:
-    """A ``numpy.dtype(spec, ...)`` waiting for its BUILD state."""
-
-    spec: Any
-    built: np.dtype[Any] | None = None
-
-    def value(self) -> np.dtype[Any]:
-        if self.built is None:
-            self.built = _plain_dtype(self.spec)
-        return self.built
-
-
-@dataclass
-class _PendingArray:
-    """An array from numpy's reconstructor, waiting for its BUILD state."""
-
-    value: npt.NDArray[Any] | None = None
 
 
 @dataclass
@@ -305,17 +265,17 @@ def _stack_global(m: _Machine, arg: Any) -> None:
     m.stack.append(_allowed(module, name))
 
 
-def _allowed(module: str, name: str) -> _Global:
+def _allowed(module: str, name: str) -> GlobalStandIn:
     role = role_of(module, name)
     if role is None:
         raise PickleRefused(f"it names {module}.{name}, which is not on the allowlist")
-    return _Global(f"{module}.{name}", role)
+    return GlobalStandIn(f"{module}.{name}", role)
 
 
 def _reduce(m: _Machine, arg: Any) -> None:
     args = _pop(m)
     func = _pop(m)
-    if not isinstance(func, _Global) or not isinstance(args, tuple):
+    if not isinstance(func, GlobalStandIn) or not isinstance(args, tuple):
         raise PickleRefused("REDUCE of something that is not an allowed global")
     m.stack.append(_call(func, args))
 
@@ -348,38 +308,38 @@ def _inst(m: _Machine, arg: Any) -> None:
 
 
 def _instance(cls: Any, args: Any) -> Any:
-    if not isinstance(cls, _Global) or cls.role not in ("class", "joblib-array"):
+    if not isinstance(cls, GlobalStandIn) or cls.role not in ("class", "joblib-array"):
         raise PickleRefused("an object of something that is not an allowed class")
     return Record(cls.name, tuple(args) if isinstance(args, tuple | list) else (args,))
 
 
-def _call(func: _Global, args: tuple[Any, ...]) -> Any:
+def _call(func: GlobalStandIn, args: tuple[Any, ...]) -> Any:
     role = func.role
     if role in ("class", "joblib-array"):
         return Record(func.name, args)
     if role == "array":
-        return _PendingArray()
+        return PendingArray()
     if role == "dtype":
-        return _DType(args[0] if args else None)
+        return DTypeStandIn(args[0] if args else None)
     if role == "frombuffer":
         data, dtype, shape, order = args
-        return _array_from_state((1, shape, dtype, order == "F", data))
+        return array_from_state((1, shape, dtype, order == "F", data))
     if role == "scalar":
         dtype, data = args
-        return np.frombuffer(_bytes(data), dtype=_as_dtype(dtype), count=1)[0].item()
+        return np.frombuffer(bytes_of(data), dtype=as_dtype(dtype), count=1)[0].item()
     if role == "latin1":
         text, encoding = args
         if str(encoding).lower() not in ("latin1", "latin-1") or not isinstance(text, str):
             raise PickleRefused(f"_codecs.encode with {encoding!r}")
         return text.encode("latin-1")
     if role == "reconstructor":
-        return Record(args[0].name if isinstance(args[0], _Global) else "object")
+        return Record(args[0].name if isinstance(args[0], GlobalStandIn) else "object")
     if role == "dict":
         return dict(args[0]) if args else {}
     if role in ("set", "frozenset"):
         return {_key(v) for v in args[0]} if args else set()
     if role == "bytearray":
-        return _bytes(args[0]) if args else b""
+        return bytes_of(args[0]) if args else b""
     if role == "complex":
         return complex(*args)
     raise PickleRefused(f"{func.name} cannot be called")
@@ -388,14 +348,14 @@ def _call(func: _Global, args: tuple[Any, ...]) -> Any:
 def _build(m: _Machine, arg: Any) -> None:
     state = _pop(m)
     target = m.stack[-1]
-    if isinstance(target, _PendingArray):
-        target.value = _array_from_state(state)
+    if isinstance(target, PendingArray):
+        target.value = array_from_state(state)
         m.stack[-1] = target.value
-    elif isinstance(target, _DType):
-        target.built = _dtype_from_state(target.spec, state)
+    elif isinstance(target, DTypeStandIn):
+        target.built = dtype_from_state(target.spec, state)
     elif isinstance(target, Record):
         if target.cls == "joblib.numpy_pickle.NumpyArrayWrapper":
-            m.stack[-1] = _joblib_array(m.stream, state)
+            m.stack[-1] = joblib_array(m.stream.read, state)
             return
         target.state = _merged_state(target.state, state)
     elif isinstance(target, dict) and isinstance(state, dict):
@@ -414,89 +374,6 @@ def _merged_state(old: Any, state: Any) -> Any:
     if isinstance(old, dict) and isinstance(state, dict):
         return {**old, **state}
     return state
-
-
-def _bytes(value: Any) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode("latin-1")
-    raise PickleRefused(f"raw data of type {type(value).__name__}")
-
-
-def _as_dtype(value: Any) -> np.dtype[Any]:
-    if isinstance(value, _DType):
-        dtype = value.value()
-    elif isinstance(value, np.dtype):
-        dtype = value
-    else:
-        raise PickleRefused(f"a dtype that is a {type(value).__name__}")
-    if dtype.hasobject:
-        raise PickleRefused("an object array (Python objects, not numbers)")
-    return dtype
-
-
-def _plain_dtype(spec: Any) -> np.dtype[Any]:
-    if not isinstance(spec, str) or len(spec) > 32:
-        raise PickleRefused(f"a dtype spec {spec!r}")
-    try:
-        return np.dtype(spec)
-    except TypeError as exc:
-        raise PickleRefused(f"the dtype {spec!r} ({exc})") from None
-
-
-def _dtype_from_state(spec: Any, state: Any) -> np.dtype[Any]:
-    """Numpy's dtype state: (version, byte order, subarray, names, fields, itemsize, ...)."""
-    if not isinstance(state, tuple) or len(state) < 8:
-        raise PickleRefused("a dtype state of another shape")
-    _, order, subarray, names, fields, itemsize = state[:6]
-    if subarray is not None:
-        base, shape = subarray
-        return np.dtype((_as_dtype(base), tuple(shape)))
-    if names is None:
-        dtype = _plain_dtype(spec)
-        return dtype.newbyteorder(order) if order in ("<", ">") else dtype
-    formats = [_as_dtype(fields[n][0]) for n in names]
-    offsets = [int(fields[n][1]) for n in names]
-    return np.dtype(
-        {"names": list(names), "formats": formats, "offsets": offsets, "itemsize": itemsize}
-    )
-
-
-def _array_from_state(state: Any) -> npt.NDArray[Any]:
-    """Numpy's array state: (version, shape, dtype, is Fortran order, raw bytes)."""
-    if not isinstance(state, tuple) or len(state) != 5:
-        raise PickleRefused("an array state of another shape")
-    _, shape, dtype_value, fortran, data = state
-    dtype = _as_dtype(dtype_value)
-    shape = tuple(int(n) for n in shape)
-    raw = _bytes(data)
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if count * dtype.itemsize != len(raw):
-        raise PickleRefused(f"an array of {count} elements with {len(raw)} bytes of data")
-    array = np.frombuffer(raw, dtype=dtype, count=count)
-    return array.reshape(shape, order="F" if fortran else "C").copy()
-
-
-def _joblib_array(stream: _Bounded, state: Any) -> npt.NDArray[Any]:
-    """Joblib writes an array's bytes right after its wrapper: read them from the stream."""
-    if not isinstance(state, dict):
-        raise PickleRefused("a joblib array wrapper without its attributes")
-    dtype = _as_dtype(state.get("dtype"))
-    shape = tuple(int(n) for n in state.get("shape", ()))
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if state.get("numpy_array_alignment_bytes") is not None:
-        padding = stream.read(1)
-        if len(padding) != 1 or len(stream.read(padding[0])) != padding[0]:
-            raise PickleRefused("a joblib array ends early")
-    size = count * dtype.itemsize
-    data = stream.read(size)
-    if len(data) != size:
-        raise PickleRefused(f"a joblib array of {size} bytes ends after {len(data)}")
-    array = np.frombuffer(data, dtype=dtype, count=count)
-    if state.get("order") == "F":
-        return array.reshape(shape[::-1]).transpose().copy()
-    return array.reshape(shape).copy()
 
 
 _HANDLERS: dict[str, Callable[[_Machine, Any], None]] = {
@@ -566,69 +443,3 @@ def _dict(m: _Machine) -> None:
 
 def _drop_mark(m: _Machine) -> None:
     _pop_mark(m)
-
-
-def flatten(value: Any) -> Iterator[tuple[str, Any]]:
-    """Yield ``(path, leaf)`` for every value in the data a pickle describes.
-
-    Leaves are numpy arrays (a structured array becomes one array per field), numbers,
-    strings, bytes, booleans and None; a record's class is the leaf ``PATH.__class__``.
-    A value reached twice (the memo shares it) is a leaf ``shared with PATH`` the second
-    time, so cycles end.
-
-    Raises:
-        PickleRefused: more than :data:`MAX_LEAVES` leaves, or nesting deeper than 100.
-    """
-    seen: dict[int, str] = {}
-    count = 0
-    todo: list[tuple[str, Any, int]] = [("$", value, 0)]
-    while todo:
-        path, item, depth = todo.pop()
-        if depth > _MAX_DEPTH:
-            raise PickleRefused(f"data nested more than {_MAX_DEPTH} deep at {path}")
-        if isinstance(item, list | dict | Record | np.ndarray):
-            if id(item) in seen:
-                yield path, f"shared with {seen[id(item)]}"
-                continue
-            seen[id(item)] = path
-        children = _children(path, item)
-        if children is _LEAF:
-            count += 1
-            if count > MAX_LEAVES:
-                raise PickleRefused(f"more than {MAX_LEAVES} values")
-            yield path, item
-            continue
-        todo.extend((child, sub, depth + 1) for child, sub in reversed(children))
-
-
-_LEAF: list[tuple[str, Any]] = []
-
-
-def _children(path: str, item: Any) -> list[tuple[str, Any]]:
-    def at(key: Any) -> str:
-        return str(key) if path == "$" else f"{path}.{key}"
-
-    if isinstance(item, Record):
-        found = [(at("__class__"), item.cls)]
-        found += [(at(f"__args__.{i}"), a) for i, a in enumerate(item.args)]
-        state = item.state
-        if isinstance(state, dict):
-            found += [(at(k), v) for k, v in state.items()]
-        elif state is not None:
-            found.append((at("__state__"), state))
-        return found
-    if isinstance(item, dict):
-        return [(at(k), v) for k, v in item.items()]
-    if isinstance(item, list | tuple):
-        return [(at(i), v) for i, v in enumerate(item)]
-    if isinstance(item, set | frozenset):
-        return [(path, sorted(repr(v) for v in item))] if item else _LEAF
-    if isinstance(item, np.ndarray) and item.dtype.names:
-        return [(at(n), np.ascontiguousarray(item[n])) for n in item.dtype.names]
-    if isinstance(item, _Global):
-        return [(path, item.name)]
-    if isinstance(item, _DType):
-        return [(path, str(item.value()))]
-    if isinstance(item, _PendingArray):
-        return [(path, "array without data")]
-    return _LEAF

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from bitwright.rebuild.compare._arrays import compare_arrays
-from bitwright.rebuild.compare._pickle_data import PickleRefused, flatten, read_pickle_data
+from bitwright.rebuild.compare._pickle_data import PickleRefused, read_pickle_data
+from bitwright.rebuild.compare._pickle_values import flatten
 from bitwright.rebuild.compare._summary import summarize
 from bitwright.rebuild.compare.json_diff import compare_values
 from bitwright.rebuild.compare.model import FieldDiff, NumericSummary, TensorDiff, Tolerance

@@ -14,7 +14,8 @@ from sklearn.preprocessing import StandardScaler
 
 from bitwright.rebuild import Tolerance, Verdict, compare_files
 from bitwright.rebuild.compare import _pickle_data
-from bitwright.rebuild.compare._pickle_data import PickleRefused, flatten, read_pickle_data
+from bitwright.rebuild.compare._pickle_data import PickleRefused, read_pickle_data
+from bitwright.rebuild.compare._pickle_values import flatten
 
 EXACT = Tolerance()
 RNG = np.random.default_rng(0)
