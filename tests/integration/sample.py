@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.integration.project import commit, copy_of_template, sh
+from tests.integration.project import commit, commit_with_data, copy_of_template
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sklearn_project"
 RECEIPT = "from bitwright import stagekit\n\nstagekit.begin()\n"
@@ -31,14 +31,7 @@ def _create(base: Path) -> None:
     shutil.copytree(FIXTURE, repo)
     (repo / "data" / "raw").mkdir()
     (repo / "data" / "wine.csv").rename(repo / "data" / "raw" / "wine.csv")
-    sh("git", "init", "-q", "-b", "main", cwd=repo)
-    sh("dvc", "init", "-q", cwd=repo)
-    sh("dvc", "config", "core.analytics", "false", cwd=repo)
-    (base / "remote").mkdir()
-    sh("dvc", "remote", "add", "--local", "-d", "origin", str(base / "remote"), cwd=repo)
-    sh("dvc", "add", "-q", "data/raw", cwd=repo)
-    sh("dvc", "push", "-q", cwd=repo)
-    commit(repo, "a scikit-learn project with DVC")
+    commit_with_data(repo, base / "remote")
 
 
 def with_stagekit(repo: Path) -> None:

@@ -31,6 +31,7 @@ from bitwright.model import (
     StageRun,
     StageSpec,
 )
+from bitwright.model.variation import Variation
 from bitwright.pins import head_commit_time, pin_determinism
 from bitwright.pipeline import PARAMS_FILE, load_params, load_pipeline
 from bitwright.project import load_project_config
@@ -178,6 +179,7 @@ def _sealed(
     sandbox: Sandbox,
     host_env: Mapping[str, str] | None,
     allowances: SandboxAllowances,
+    variation: Variation | None = None,
 ) -> StageRun:
     cache = default_cache()
 
@@ -196,6 +198,7 @@ def _sealed(
         log_dir=paths.logs,
         host_env=host_env,
         allowances=allowances,
+        variation=variation,
     )
 
 
@@ -243,6 +246,7 @@ def _run_and_link(
         sandbox=detect_sandbox(context.sandbox),
         host_env=host_env,
         allowances=allowances,
+        variation=context.variation,
     )
     warnings = _judged(paths, run, settings, strict=context.strict, receipt_required=True)
     link = build_link(run, context.pins, declared=settings)

@@ -35,6 +35,7 @@ from bitwright.builder.orchestrate import build_stage
 from bitwright.digest import sha256_file
 from bitwright.errors import CheckFailed, OperationalError, UsageError
 from bitwright.model import Pipeline
+from bitwright.model.variation import Variation
 from bitwright.pins import pin_container, pin_environment
 from bitwright.pipeline import load_params, load_pipeline
 from bitwright.rebuild.compare import FileComparison, Tolerance, Verdict, compare_files
@@ -188,6 +189,8 @@ def rebuild_release(
     tolerance: Tolerance | None = None,
     out: Path | None = None,
     notify: Notify = lambda _: None,
+    variation: Variation | None = None,
+    quiet_tools: bool = False,
 ) -> RebuildReport:
     """Rebuild ``release`` from its pinned inputs and compare it stage by stage.
 
@@ -203,6 +206,9 @@ def rebuild_release(
         tolerance: overrides every stage's ``compare.<stage>`` tolerance of params.yaml.
         out: where to write ``report.md`` and the signed ``vsa.intoto.json``.
         notify: receives one line per step.
+        variation: rebuild every stage under this variation (a nightly's; the caller
+            chooses the workspace of a build-path or file-order variation).
+        quiet_tools: send DVC's output to ``notify`` line by line instead of stderr.
 
     Returns:
         The report; its verdict says whether the release was reproduced.
@@ -294,7 +300,18 @@ def rebuild_release(
     compare = originals.comparer(ws, tolerances)
     original_links = _links(layout.links)
     if stage is not None:
-        report = _rebuild_one(run, ws, pipeline, stage, original_links, originals, key, compare)
+        report = _rebuild_one(
+            run,
+            ws,
+            pipeline,
+            stage,
+            original_links,
+            originals,
+            key,
+            compare,
+            variation,
+            quiet_tools,
+        )
         products = {
             p: str(h["sha256"])
             for p, h in original_links.get(stage, {}).get("products", {}).items()
@@ -303,7 +320,14 @@ def rebuild_release(
 
     with run.step("build", "rebuilding the pipeline sealed, signed with the verifier key"):
         try:
-            build(ws, key_path=key, force=True, notify=notify)
+            build(
+                ws,
+                key_path=key,
+                force=True,
+                notify=notify,
+                variation=variation,
+                quiet_tools=quiet_tools,
+            )
         except CheckFailed as exc:
             failed = run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
             return _publish(failed, out, subjects, resource_uri, policy_doc, key)
@@ -387,6 +411,8 @@ def _rebuild_one(
     originals: _Originals,
     key: Path,
     compare: Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]],
+    variation: Variation | None,
+    quiet_tools: bool,
 ) -> RebuildReport:
     original = original_links.get(stage)
     if original is None:
@@ -405,7 +431,14 @@ def _rebuild_one(
         )
     with run.step("build", f"rebuilding stage {stage} alone, sealed"):
         try:
-            link = build_stage(ws, stage, key_path=key, notify=run.notify)
+            link = build_stage(
+                ws,
+                stage,
+                key_path=key,
+                notify=run.notify,
+                variation=variation,
+                quiet_tools=quiet_tools,
+            )
         except CheckFailed as exc:
             return run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
     payload, _ = read_link(link)

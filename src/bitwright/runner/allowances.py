@@ -193,7 +193,7 @@ def with_network(sandbox: Sandbox, allowances: SandboxAllowances) -> Sandbox:
         return sandbox
     if isinstance(sandbox, BubblewrapSandbox):
         kept = tuple(flag for flag in sandbox.isolation if flag != "--unshare-net")
-        return BubblewrapSandbox(sandbox.executable, kept)
+        return BubblewrapSandbox(sandbox.executable, kept, hostname=sandbox.hostname)
     if isinstance(sandbox, UnshareSandbox | NoSandbox):
         return NoSandbox()
     if isinstance(sandbox, PodmanSandbox):

@@ -21,6 +21,7 @@ from bitwright.model.digests import ArtifactMap
 from bitwright.model.pins import DeterminismSettings
 from bitwright.model.pipeline import StageSpec
 from bitwright.model.run import SandboxAllowances, StageRun
+from bitwright.model.variation import Variation
 from bitwright.runner import allowances as allow
 from bitwright.runner._base import SANDBOX_PRIVATE_DIR, Sandbox
 from bitwright.runner._outputs import OutputStaging
@@ -34,6 +35,7 @@ from bitwright.runner.trace import (
     install_trace_hook,
     undeclared_reads,
 )
+from bitwright.runner.variations import umask_of, vary_environment, vary_sandbox
 from bitwright.runner.view import HIDDEN, Bind, RepoView, is_under
 from bitwright.stagekit import RECEIPT_ENV
 
@@ -85,6 +87,7 @@ def run_sealed(
     echo: bool = True,
     host_env: Mapping[str, str] | None = None,
     allowances: SandboxAllowances | None = None,
+    variation: Variation | None = None,
 ) -> StageRun:
     """Run ``argv`` as ``stage``, sealed by ``sandbox``, and report what happened.
 
@@ -108,6 +111,8 @@ def run_sealed(
             this process's).
         allowances: what the project lets this stage do beyond the seal (see
             :mod:`bitwright.runner.allowances`); recorded in the run.
+        variation: differences from the normal run to apply (a nightly rebuild's): its
+            variables, umask and host name (:mod:`bitwright.runner.variations`).
 
     Returns:
         The run, whatever its exit status; see :func:`judge`.
@@ -121,7 +126,7 @@ def run_sealed(
         raise UsageError(f"stage {stage.name!r} has no command", hint="give it a cmd in dvc.yaml")
     root = repo.resolve()
     granted = allowances or SandboxAllowances()
-    sandbox = allow.with_network(sandbox, granted)
+    sandbox = allow.with_network(vary_sandbox(sandbox, variation), granted)
     _refuse_hidden(stage)
     materials = digest([*stage.deps, *stage.param_files])
     toolchain = toolchain_paths(root)
@@ -143,6 +148,7 @@ def run_sealed(
         env = _environment(
             settings, source_date_epoch, root, private, seen, cwd, skip, host_env, granted
         )
+        env = vary_environment(env, variation, settings)
         staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
         try:
             allowed = allow.writable_binds(
@@ -171,6 +177,7 @@ def run_sealed(
                 stderr_log=stderr_log,
                 echo=echo,
                 channel=channel,
+                umask=umask_of(variation),
             )
             finished_on = _now()
             receipts = read_receipts(private / "receipt.jsonl")
