@@ -74,6 +74,9 @@ def init_project(repo: Path, *, make_key: bool = True) -> InitResult:
     """
     repo = repo.resolve()
     text, pipeline = _read_dvc_yaml(repo)
+    key = repo / KEY_DIR / "owner.key"
+    if make_key and (key.exists() or key.is_symlink()):
+        load_signer(key)  # an unusable key is said now, before anything is written
     spans = list(cmd_spans(text))
     edits: list[tuple[CmdSpan, str]] = []
     already: list[str] = []
@@ -271,7 +274,6 @@ def _restore_gitignore(repo: Path) -> bool:
 def _ensure_key(repo: Path) -> list[str]:
     key = repo / KEY_DIR / "owner.key"
     if key.exists() or key.is_symlink():
-        load_signer(key)  # an unusable key is said now, not at the first build
         return []
     pair = generate_keypair(repo / KEY_DIR)
     return [

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitwright.errors import OperationalError, UsageError
+from bitwright.errors import KeyProblem, OperationalError, UsageError
 from bitwright.pipeline import load_pipeline
 from bitwright.project import CONFIG_PATH, init_project, load_project_config, undo_init
 from bitwright.project._wrap import cmd_spans, needs_shell, unwrap_text, wrap_text
@@ -192,3 +192,14 @@ def test_the_cli_says_what_changed_and_what_to_run_next(repo: Path) -> None:
     assert undo.returncode == 0 and "unwrapped the cmd of" in undo.stderr
     broken = subprocess.run([bitwright, "init"], cwd=repo.parent, capture_output=True, text=True)
     assert broken.returncode == 3 and "not the root of a git work tree" in broken.stderr
+
+
+def test_an_unusable_owner_key_is_said_before_anything_is_written(repo: Path) -> None:
+    key = repo / ".bitwright" / "keys" / "owner.key"
+    key.parent.mkdir(parents=True)
+    key.write_text("not a key\n")
+    before = (repo / "dvc.yaml").read_bytes()
+    with pytest.raises(KeyProblem):
+        init_project(repo)
+    assert (repo / "dvc.yaml").read_bytes() == before
+    assert not (repo / CONFIG_PATH).exists()
