@@ -1,6 +1,7 @@
 # bitwright: `make demo` builds the reference pipeline, `make test` runs the tests.
-# Both set everything up from a fresh clone: .venv/ with the pinned packages, and bubblewrap
-# (the stage sandbox), disorderfs and Chromium from Debian's packages when the machine allows it.
+# Both set everything up from a fresh clone: .venv/ with the packages of requirements.lock
+# (exact versions; pyproject.toml declares ranges), and bubblewrap (the stage sandbox),
+# disorderfs and Chromium from Debian's packages when the machine allows it.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -9,16 +10,21 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup sandbox tools clean bench
+.PHONY: demo test lint setup sandbox tools clean bench lock
 
 setup: $(STAMP) sandbox tools
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (hint: install Python 3.11)"; exit 3; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,torch]'
 	touch $(STAMP)
+
+# Rewrite requirements.lock from what .venv holds (its header comment is kept).
+lock: setup
+	{ grep '^#' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 # The sandbox of sealed stages. Without it stages still run (with `unshare -n`, or unsealed),
 # and every link records honestly what was enforced.

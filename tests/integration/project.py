@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,18 +141,27 @@ def make_project(base: Path) -> Path:
     The project is created once per test process (a dozen CLI start-ups) and copied; each
     copy points at its own copy of the remote, so a test may alter either freely.
     """
-    if not _TEMPLATE:
-        template = Path(tempfile.mkdtemp(prefix="bitwright-template-"))
+    return copy_of_template(_TEMPLATE, _create_project, base, "project")
+
+
+def copy_of_template(
+    made: list[Path], create: Callable[[Path], object], base: Path, name: str
+) -> Path:
+    """Copy the repository ``name`` and its DVC remote, made once per process, into ``base``.
+
+    ``create(dir)`` makes ``dir/name`` and ``dir/remote`` the first time (kept in ``made``);
+    each copy's DVC remote is its own copy of the remote.
+    """
+    if not made:
+        template = Path(tempfile.mkdtemp(prefix=f"bitwright-{name}-"))
         atexit.register(shutil.rmtree, template, True)
-        _create_project(template)
-        _TEMPLATE.append(template)
-    repo = base / "project"
-    shutil.copytree(_TEMPLATE[0] / "project", repo, symlinks=True)
-    shutil.copytree(_TEMPLATE[0] / "remote", base / "remote")
+        create(template)
+        made.append(template)
+    repo = base / name
+    shutil.copytree(made[0] / name, repo, symlinks=True)
+    shutil.copytree(made[0] / "remote", base / "remote")
     config = repo / ".dvc" / "config.local"
-    config.write_text(
-        config.read_text().replace(str(_TEMPLATE[0] / "remote"), str(base / "remote"))
-    )
+    config.write_text(config.read_text().replace(str(made[0] / "remote"), str(base / "remote")))
     return repo
 
 
@@ -181,7 +191,7 @@ def commit_with_data(repo: Path, remote: Path) -> None:
     """Make the files in ``repo`` a committed git + DVC project.
 
     ``data/raw`` is tracked by DVC and pushed to a local remote at ``remote``, and
-    ``params.yaml`` composed from ``configs/``.
+    ``params.yaml`` composed from ``configs/`` when there is one.
     """
     sh("git", "init", "-q", "-b", "main", cwd=repo)
     sh("dvc", "init", "-q", cwd=repo)
@@ -191,7 +201,8 @@ def commit_with_data(repo: Path, remote: Path) -> None:
     sh("dvc", "remote", "add", "--local", "-d", "origin", str(remote), cwd=repo)
     sh("dvc", "add", "-q", "data/raw", cwd=repo)
     sh("dvc", "push", "-q", cwd=repo)
-    sh(BITWRIGHT, "params", "--write", cwd=repo)
+    if (repo / "configs").is_dir():
+        sh(BITWRIGHT, "params", "--write", cwd=repo)
     commit(repo, "project")
 
 

@@ -78,9 +78,9 @@ def build_link(run: StageRun, pins: BuildPins, *, declared: DeterminismSettings)
 
     Returns:
         The link: ``name`` is the stage, ``command`` the argv the runner executed,
-        ``byproducts`` the exit status, output digests, receipts, sandbox report and
-        undeclared reads, ``environment`` the pins, declared settings and the child's
-        environment variables.
+        ``byproducts`` the exit status, output digests, receipts, sandbox report, undeclared
+        reads and the sandbox allowances (when any was given), ``environment`` the pins,
+        declared settings and the child's environment variables.
 
     Raises:
         OperationalError: a digest is not hex, or a value has no canonical JSON form.
@@ -96,6 +96,8 @@ def build_link(run: StageRun, pins: BuildPins, *, declared: DeterminismSettings)
         "finished-on": run.finished_on,
         "notes": list(run.notes),
     }
+    if run.allowances.granted:
+        byproducts["allowances"] = to_jsonable(run.allowances)
     environment: dict[str, Any] = {
         "pins": to_jsonable(pins),
         "determinism-declared": to_jsonable(declared),

@@ -37,6 +37,7 @@ from bitwright.model import Pipeline, SandboxKind
 from bitwright.model.variation import Variation
 from bitwright.pins import ci_identity
 from bitwright.pipeline import load_pipeline
+from bitwright.project import require_committed_config
 
 __all__ = ["LAYOUT_VALIDITY", "BuildResult", "build"]
 
@@ -111,6 +112,7 @@ def build(
     paths = ProjectPaths(repo)
     key = key_path or paths.owner_key
     pipeline = load_pipeline(repo)
+    require_committed_config(repo)
     context = preflight(repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox)
     context = with_variation(context, variation)
     notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")

@@ -1,9 +1,19 @@
-"""The build's signed SLSA provenance: final stages' outputs as subjects, links as byproducts."""
+"""The build's signed SLSA provenance: the released files as subjects, links as byproducts.
+
+Which files a build releases (:func:`select_release`): what the project declares, that is
+the ``artifacts:`` of ``dvc.yaml`` (models, data, anything), every metrics and plots output of
+its stages, and the project config's ``release.paths``, less ``release.exclude``, across all
+stages; a project that declares neither artifacts nor release paths releases the outputs of
+its final stages. The declared paths are recorded in the provenance
+(``externalParameters.release``), so a verifier knows the subjects are all the products they
+hold. The sandbox allowances each link records go to ``internalParameters.allowances``.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +29,99 @@ from bitwright.attest.signers import AttestationSigner
 from bitwright.builder.context import BuildContext
 from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import default_cache, digest_artifacts, sha256_file
+from bitwright.errors import UsageError
 from bitwright.fileio import write_text_atomic
-from bitwright.model import ArtifactMap, Pipeline, Sha256
+from bitwright.model import ArtifactMap, Pipeline, SandboxAllowances, Sha256, from_jsonable
 from bitwright.pins import CiIdentity, builder_id, builder_kind
+from bitwright.project import CONFIG_PATH, ReleaseConfig, load_project_config
+from bitwright.runner.view import is_under
 
-__all__ = ["final_stages", "release_subjects", "write_build_provenance"]
+__all__ = [
+    "ReleaseSelection",
+    "final_stages",
+    "release_subjects",
+    "select_release",
+    "write_build_provenance",
+]
 
 
 def final_stages(pipeline: Pipeline) -> tuple[str, ...]:
-    """The stages no other stage depends on: their outputs are what a build releases."""
+    """The stages no other stage depends on: their outputs are released by default."""
     upstream = {up for name in pipeline.names for up in pipeline.upstream(name)}
     return tuple(name for name in pipeline.names if name not in upstream)
 
 
-def release_subjects(repo: Path, pipeline: Pipeline) -> ArtifactMap:
-    """The files of the final stages' outputs with their digests."""
-    outs = [out for name in final_stages(pipeline) for out in pipeline.stage(name).outs]
-    return digest_artifacts(repo, outs, default_cache())
+@dataclass(frozen=True)
+class ReleaseSelection:
+    """The repository paths a build releases.
+
+    Attributes:
+        paths: stage outputs (or directories or files inside them), each once, in order.
+        exclude: paths whose files are left out.
+        declared: whether the project declared them (``artifacts:``, ``release.paths``);
+            False for the default, the final stages' outputs.
+    """
+
+    paths: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    declared: bool = False
+
+    def as_parameter(self) -> dict[str, list[str]] | None:
+        """``externalParameters.release`` of the provenance; None for the default."""
+        if not self.declared:
+            return None
+        return {"paths": list(self.paths), "exclude": list(self.exclude)}
+
+
+def select_release(pipeline: Pipeline, config: ReleaseConfig) -> ReleaseSelection:
+    """Choose what a build of ``pipeline`` releases (see the module docstring)."""
+    declared = [a.path for a in pipeline.artifacts] + list(config.paths)
+    if not declared:
+        outs = [out for name in final_stages(pipeline) for out in pipeline.stage(name).outs]
+        return ReleaseSelection(tuple(dict.fromkeys(outs)), config.exclude)
+    if config.metrics:
+        declared += [m for spec in pipeline.stages for m in spec.metrics]
+        declared += [m for m in pipeline.metrics if pipeline.producer_of(m) is not None]
+    if config.plots:
+        declared += [p for spec in pipeline.stages for p in spec.plots]
+    return ReleaseSelection(tuple(dict.fromkeys(declared)), config.exclude, declared=True)
+
+
+def release_subjects(
+    repo: Path, pipeline: Pipeline, selection: ReleaseSelection | None = None
+) -> ArtifactMap:
+    """The released files with their digests (``selection`` defaults to the project's).
+
+    Raises:
+        UsageError: a released file is no stage's output (a data snapshot or a source file
+            has no link that produced it), or nothing is left to release.
+    """
+    if selection is None:
+        selection = select_release(pipeline, load_project_config(repo).release)
+    files = digest_artifacts(repo, selection.paths, default_cache())
+    chosen = {
+        path: digest
+        for path, digest in files.items()
+        if not any(is_under(path, gone) for gone in selection.exclude)
+    }
+    for path in sorted(chosen):
+        if pipeline.producer_of(path) is None:
+            raise UsageError(
+                f"{path} is released but no stage of dvc.yaml produces it",
+                hint=f"release stage outputs only: fix artifacts: in dvc.yaml or release.paths "
+                f"in {CONFIG_PATH}",
+            )
+    if not chosen:
+        raise UsageError(
+            "nothing to release: the chosen paths hold no file",
+            hint=f"check artifacts: in dvc.yaml and [release] in {CONFIG_PATH}",
+        )
+    return chosen
+
+
+def _allowances(link: dict[str, Any]) -> SandboxAllowances:
+    recorded = link.get("byproducts", {}).get("allowances")
+    return SandboxAllowances() if recorded is None else from_jsonable(SandboxAllowances, recorded)
 
 
 def _confirmed(link: dict[str, Any]) -> dict[str, Any]:
@@ -70,13 +156,16 @@ def write_build_provenance(
     """
     link_digests: dict[str, tuple[str, Sha256]] = {}
     confirmed: dict[str, dict[str, Any]] = {}
+    allowances: dict[str, SandboxAllowances] = {}
     for stage, link_path in links.items():
         link_digests[stage] = (link_path.name, sha256_file(link_path))
         payload, _ = read_link(link_path)
         confirmed[stage] = _confirmed(payload)
+        allowances[stage] = _allowances(payload)
     pins = context.pins
+    selection = select_release(pipeline, load_project_config(paths.repo).release)
     statement = build_provenance(
-        subjects=release_subjects(paths.repo, pipeline),
+        subjects=release_subjects(paths.repo, pipeline, selection),
         pins=pins,
         source_uri=pins.git.remote_url,
         targets=["dvc.yaml"],
@@ -91,6 +180,8 @@ def write_build_provenance(
         confirmed=confirmed,
         layout_sha256=sha256_file(paths.layout),
         third_party=third_party,
+        release=selection.as_parameter(),
+        allowances=allowances,
     )
     bundle: dict[str, Any] | None = None
 

@@ -14,12 +14,13 @@ from bitwright.model.pins import (
     GitPin,
     GpuInfo,
 )
-from bitwright.model.pipeline import Pipeline, StageSpec
+from bitwright.model.pipeline import ArtifactSpec, Pipeline, StageSpec
 from bitwright.model.receipt import Receipt
-from bitwright.model.run import SandboxKind, SandboxReport, StageRun
+from bitwright.model.run import SandboxAllowances, SandboxKind, SandboxReport, StageRun
 
 __all__ = [
     "ArtifactMap",
+    "ArtifactSpec",
     "BuildPins",
     "ContainerPin",
     "DataPin",
@@ -29,6 +30,7 @@ __all__ = [
     "GpuInfo",
     "Pipeline",
     "Receipt",
+    "SandboxAllowances",
     "SandboxKind",
     "SandboxReport",
     "Sha256",

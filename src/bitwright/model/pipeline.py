@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Pipeline", "StageSpec"]
+__all__ = ["ArtifactSpec", "Pipeline", "StageSpec"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,8 @@ class StageSpec:
         outs: repository-relative POSIX paths of declared outputs (files or directories).
         params: parameter keys the stage reads, as ``(file, key)`` pairs.
         wdir: the stage's working directory relative to the repository root ("." for the root).
+        metrics: the outs declared under ``metrics:`` (a subset of ``outs``).
+        plots: the outs declared under ``plots:`` (a subset of ``outs``).
     """
 
     name: str
@@ -26,6 +28,8 @@ class StageSpec:
     outs: tuple[str, ...]
     params: tuple[tuple[str, str], ...] = ()
     wdir: str = "."
+    metrics: tuple[str, ...] = ()
+    plots: tuple[str, ...] = ()
 
     @property
     def inner_cmd(self) -> str:
@@ -42,10 +46,37 @@ class StageSpec:
 
 
 @dataclass(frozen=True)
+class ArtifactSpec:
+    """One entry of the ``artifacts:`` section of ``dvc.yaml`` (DVC's model registry).
+
+    Attributes:
+        name: the artifact's name (the key).
+        path: its repository-relative POSIX path (a file or a directory).
+        type: what it is: ``model``, ``data`` or any word the project uses ("" if unsaid).
+        desc: its description.
+        labels: its labels, in order.
+    """
+
+    name: str
+    path: str
+    type: str = ""
+    desc: str = ""
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Pipeline:
-    """All stages of a ``dvc.yaml``, in the file's order."""
+    """All stages of a ``dvc.yaml``, in the file's order, and what it declares beside them.
+
+    Attributes:
+        stages: the stages.
+        artifacts: the ``artifacts:`` section, in the file's order.
+        metrics: the top-level ``metrics:`` paths.
+    """
 
     stages: tuple[StageSpec, ...]
+    artifacts: tuple[ArtifactSpec, ...] = ()
+    metrics: tuple[str, ...] = ()
 
     def stage(self, name: str) -> StageSpec:
         """Return the stage called ``name``; raise ``KeyError`` if there is none."""

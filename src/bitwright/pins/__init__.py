@@ -27,7 +27,7 @@ from bitwright.pins.container import LOCK_PATH, UNBUILT_DIGEST, pin_container
 from bitwright.pins.data import DVC_ENV, pin_data
 from bitwright.pins.determinism import pin_determinism
 from bitwright.pins.environment import pin_environment
-from bitwright.pins.git import pin_git_commit
+from bitwright.pins.git import head_commit_time, is_ignored_untracked, pin_git_commit
 from bitwright.pins.worktree import find_dirty_paths
 
 __all__ = [
@@ -41,6 +41,8 @@ __all__ = [
     "builder_kind",
     "ci_identity",
     "find_dirty_paths",
+    "head_commit_time",
+    "is_ignored_untracked",
     "pin_container",
     "pin_data",
     "pin_determinism",

@@ -39,6 +39,7 @@ from bitwright.model.variation import Variation
 from bitwright.pins import pin_container, pin_environment
 from bitwright.pipeline import load_params, load_pipeline
 from bitwright.rebuild.compare import FileComparison, Tolerance, Verdict, compare_files
+from bitwright.rebuild.compare.knobs import parallel_knobs
 from bitwright.rebuild.drift import environment_drift
 from bitwright.rebuild.fetch import (
     check_snapshots,
@@ -50,7 +51,13 @@ from bitwright.rebuild.fetch import (
 from bitwright.rebuild.partial import check_materials, place_materials, unmatched
 from bitwright.rebuild.publish import policy_document, write_outputs
 from bitwright.rebuild.report import DataCheck, RebuildReport
-from bitwright.rebuild.stages import PathMatch, compare_stages, stage_tolerances
+from bitwright.rebuild.stages import (
+    PathMatch,
+    StageComparison,
+    StageRole,
+    compare_stages,
+    stage_tolerances,
+)
 from bitwright.rebuild.workspace import checkout_source, fresh_workspace, source_location
 from bitwright.release.layout import ReleaseLayout
 from bitwright.runner import detect_sandbox
@@ -328,6 +335,7 @@ def rebuild_release(
         rows, first_divergent = compare_stages(
             pipeline.topological(), original_links, _links(ProjectPaths(ws).links), compare
         )
+        rows = _name_knobs(rows, pipeline, ws, run)
         subject_rows = tuple(
             _compare_subject(layout, ws, name, pipeline, tolerances) for name in sorted(subjects)
         )
@@ -340,6 +348,25 @@ def rebuild_release(
         subjects=subject_rows,
     )
     return _publish(report, out, subjects, resource_uri, policy_doc, key)
+
+
+def _name_knobs(
+    rows: Sequence[StageComparison], pipeline: Pipeline, ws: Path, run: _Run
+) -> tuple[StageComparison, ...]:
+    """Name the declared parameters that make a stage nondeterministic (``n_jobs=2``...)."""
+    files = {f for spec in pipeline.stages for f in spec.param_files if (ws / f).is_file()}
+    params = {f: load_params(ws, f) for f in sorted(files)}
+    named: list[StageComparison] = []
+    for row in rows:
+        knobs = parallel_knobs(params, pipeline.stage(row.stage).params)
+        lines = [k.describe() for k in knobs]
+        if lines and row.role in (StageRole.FIRST_DIVERGENT, StageRole.DIVERGENT):
+            named_knobs = tuple(f"{k.key}={k.value!r}" for k in knobs)
+            row = replace(row, note="; ".join([row.note, *lines]), knobs=named_knobs)
+        elif lines:
+            run.notes.extend(f"stage {row.stage} ({row.verdict.value}): {line}" for line in lines)
+        named.append(row)
+    return tuple(named)
 
 
 def _compare_subject(
@@ -359,13 +386,16 @@ def _compare_subject(
     )
 
 
-def _reason(verdict: Verdict, first: str | None, rows: Sequence[Any]) -> str:
+def _reason(verdict: Verdict, first: str | None, rows: Sequence[StageComparison]) -> str:
     if verdict is Verdict.REPRODUCED:
         return "every stage and every released artifact was rebuilt bit for bit"
     if verdict is Verdict.REPRODUCED_WITHIN_TOLERANCE:
         return "the rebuilt outputs equal the released ones within the declared tolerances"
     if first is not None:
-        return f"stage {first!r} gave other products from the same materials"
+        knobs = [k for r in rows if r.stage == first for k in r.knobs]
+        return f"stage {first!r} gave other products from the same materials" + (
+            f" ({', '.join(knobs)} can make it nondeterministic)" if knobs else ""
+        )
     failed = [r.stage for r in rows if r.verdict is Verdict.FAILED]
     if failed:
         return f"stage {failed[0]!r} could not be compared"
@@ -413,6 +443,7 @@ def _rebuild_one(
             return run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
     payload, _ = read_link(link)
     rows, first = compare_stages([stage], {stage: original}, {stage: payload}, compare)
+    rows = _name_knobs(rows, pipeline, ws, run)
     return run.report(
         rows[0].verdict, _reason(rows[0].verdict, first, rows), stages=rows, first_divergent=first
     )

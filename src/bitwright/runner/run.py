@@ -20,8 +20,9 @@ from bitwright.errors import StageFailed, UndeclaredInput, UsageError
 from bitwright.model.digests import ArtifactMap
 from bitwright.model.pins import DeterminismSettings
 from bitwright.model.pipeline import StageSpec
-from bitwright.model.run import StageRun
+from bitwright.model.run import SandboxAllowances, StageRun
 from bitwright.model.variation import Variation
+from bitwright.runner import allowances as allow
 from bitwright.runner._base import SANDBOX_PRIVATE_DIR, Sandbox
 from bitwright.runner._outputs import OutputStaging
 from bitwright.runner._process import StatusChannel, run_logged
@@ -85,6 +86,7 @@ def run_sealed(
     receipt_required: bool = True,
     echo: bool = True,
     host_env: Mapping[str, str] | None = None,
+    allowances: SandboxAllowances | None = None,
     variation: Variation | None = None,
 ) -> StageRun:
     """Run ``argv`` as ``stage``, sealed by ``sandbox``, and report what happened.
@@ -107,6 +109,8 @@ def run_sealed(
         host_env: the caller's environment, for the few variables a sealed stage may take
             from it (:data:`bitwright.runner.environment.ALLOWED_HOST_VARS`; default:
             this process's).
+        allowances: what the project lets this stage do beyond the seal (see
+            :mod:`bitwright.runner.allowances`); recorded in the run.
         variation: differences from the normal run to apply (a nightly rebuild's): its
             variables, umask and host name (:mod:`bitwright.runner.variations`).
 
@@ -121,7 +125,8 @@ def run_sealed(
     if not argv:
         raise UsageError(f"stage {stage.name!r} has no command", hint="give it a cmd in dvc.yaml")
     root = repo.resolve()
-    sandbox = vary_sandbox(sandbox, variation)
+    granted = allowances or SandboxAllowances()
+    sandbox = allow.with_network(vary_sandbox(sandbox, variation), granted)
     _refuse_hidden(stage)
     materials = digest([*stage.deps, *stage.param_files])
     toolchain = toolchain_paths(root)
@@ -140,16 +145,21 @@ def run_sealed(
         private = Path(tmp)
         seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
         skip = ":".join(str(root / t) for t in toolchain)
-        env = _environment(settings, source_date_epoch, root, private, seen, cwd, skip, host_env)
+        env = _environment(
+            settings, source_date_epoch, root, private, seen, cwd, skip, host_env, granted
+        )
         env = vary_environment(env, variation, settings)
         staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
         try:
+            allowed = allow.writable_binds(
+                granted, root=root, scratch=private, sandbox=sandbox, outs=stage.outs
+            )
             channel = StatusChannel() if sandbox.status_channel else None
             try:
                 command = sandbox.wrap(
                     argv,
                     view=view,
-                    writable=[*staging.binds(), Bind(private, seen)],
+                    writable=[*staging.binds(), *allowed, Bind(private, seen)],
                     env=env,
                     cwd=cwd,
                     status_fd=channel.write_fd if channel else None,
@@ -190,12 +200,13 @@ def run_sealed(
         stdout_sha256=finished.stdout_sha256,
         stderr_sha256=finished.stderr_sha256,
         sandbox=sandbox.report(strict=strict),
-        environment=env,
+        environment=allow.recorded_environment(env, granted),
         receipts=receipts,
         undeclared_reads=reads,
         started_on=started_on,
         finished_on=finished_on,
         notes=() if sandbox.remaps else (_WEAK_NOTE,),
+        allowances=granted,
     )
 
 
@@ -248,6 +259,7 @@ def _environment(
     cwd: Path,
     skip: str,
     host: Mapping[str, str] | None,
+    granted: SandboxAllowances,
 ) -> dict[str, str]:
     (private / "home").mkdir()
     install_trace_hook(private / "hook")
@@ -263,8 +275,10 @@ def _environment(
             TRACE_SKIP_ENV: skip,
             "PYTHONPATH": str(seen / "hook"),
             "PWD": str(cwd),
+            "DVC_SITE_CACHE_DIR": str(seen / "dvc-site"),  # DVC's default is /var/tmp
         },
         host=host,
+        pass_through=allow.passed_variables(granted),
     )
 
 

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from bitwright.errors import OperationalError
-from bitwright.model import ArtifactMap, DeterminismSettings, Sha256, StageRun, StageSpec
+from bitwright.model import (
+    ArtifactMap,
+    DeterminismSettings,
+    SandboxAllowances,
+    Sha256,
+    StageRun,
+    StageSpec,
+)
 from bitwright.runner import Sandbox, run_sealed
 
 
@@ -75,6 +82,8 @@ class Project:
         strict: bool = False,
         settings: DeterminismSettings | None = None,
         args: Sequence[str] = (),
+        allowances: SandboxAllowances | None = None,
+        host_env: dict[str, str] | None = None,
     ) -> StageRun:
         script = f"pipelines/{stage.name}.py"
         return run_sealed(
@@ -88,6 +97,8 @@ class Project:
             digest=lambda paths: sha256_tree(self.root, paths),
             log_dir=self.logs,
             echo=False,
+            allowances=allowances,
+            host_env=host_env,
         )
 
     def read_json(self, rel: str) -> Any:
