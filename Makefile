@@ -1,6 +1,7 @@
 # bitwright: `make demo` builds the reference pipeline, `make test` runs the tests.
-# Both set everything up from a fresh clone: .venv/ with the pinned packages, and bubblewrap
-# (the stage sandbox) from Debian's packages when the machine allows it.
+# Both set everything up from a fresh clone: .venv/ with the packages of requirements.lock
+# (exact versions; pyproject.toml declares ranges), and bubblewrap (the stage sandbox),
+# disorderfs and Chromium from Debian's packages when the machine allows it.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -9,16 +10,21 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup sandbox clean bench
+.PHONY: demo test lint setup sandbox tools clean bench lock
 
-setup: $(STAMP) sandbox
+setup: $(STAMP) sandbox tools
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (hint: install Python 3.11)"; exit 3; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,torch]'
 	touch $(STAMP)
+
+# Rewrite requirements.lock from what .venv holds (its header comment is kept).
+lock: setup
+	{ grep '^#' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 # The sandbox of sealed stages. Without it stages still run (with `unshare -n`, or unsealed),
 # and every link records honestly what was enforced.
@@ -30,6 +36,20 @@ sandbox:
 		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) || \
 		echo "warning: could not install bubblewrap; stages will be sealed less strictly"; \
 	else echo "warning: bubblewrap (bwrap) is not installed; stages will be sealed less strictly (hint: apt-get install bubblewrap)"; fi
+
+# Tools used where present: disorderfs (the nightly's file-order variation) and Chromium
+# (the HTML report's headless-browser test). Without them the variation is named as not
+# applied and the test is skipped, each with the reason.
+TOOLS := disorderfs chromium
+tools:
+	@missing=""; for tool in $(TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing (nightly variations, report tests)"; \
+		(apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$missing >/dev/null 2>&1)) || \
+		echo "warning: could not install$$missing"; \
+	else echo "warning:$$missing not installed (hint: apt-get install$$missing)"; fi
 
 demo: setup
 	@test -f .bitwright/keys/owner.key || $(BIN)/bitwright keygen
@@ -57,6 +77,8 @@ lint: setup
 	$(BIN)/ruff format --check src tests bench pipelines
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/actionlint -shellcheck=$(BIN)/shellcheck .github/workflows/*.yml
+	$(BIN)/zizmor --offline --no-progress --persona=pedantic .github/workflows
 
 bench: setup
 	$(BIN)/python bench/digest.py

@@ -19,28 +19,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchkit import BIN, SEALED_ENV, print_ratio, run
 from bitwright.builder.data import pull_missing_data
-from bitwright.model import DeterminismSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 GOAL = 1.10
-# the declared settings' variables (the CPU kernel path among them), as a sealed stage gets them
-SEALED_ENV = {**DeterminismSettings().environment(), "TZ": "UTC"}
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed in {cwd}:\n{done.stderr[-2000:]}")
-    return elapsed
 
 
 def clone(target: Path, env: dict[str, str]) -> Path:
@@ -71,14 +57,7 @@ def main() -> None:
             timings["bitwright build"].append(run(build, sealed, env))
             timings["dvc repro"].append(run(repro, plain, plain_env))
         shutil.rmtree(sealed / ".bitwright", ignore_errors=True)
-    best = {name: min(values) for name, values in timings.items()}
-    ratio = best["bitwright build"] / best["dvc repro"]
-    print(f"{'method':<18}{'best s':>9}{'runs':>30}")
-    for name, values in timings.items():
-        runs = " ".join(f"{v:.2f}" for v in values)
-        print(f"{name:<18}{best[name]:>9.2f}{runs:>30}")
-    verdict = "meets" if ratio <= GOAL else "misses"
-    print(f"overhead ratio: {ratio:.3f}x plain dvc repro ({verdict} the goal <= {GOAL:.2f}x)")
+    print_ratio(timings, goal=GOAL, subject="plain dvc repro")
 
 
 if __name__ == "__main__":

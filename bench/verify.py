@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from benchkit import bench_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -96,15 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     if bool(args.release) != bool(args.key):
         parser.error("--release and --key go together")
-    env = {
-        **os.environ,
-        "DVC_NO_ANALYTICS": "1",
-        "PATH": f"{BIN}:{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.org",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.org",
-    }
+    env = bench_env()
     from bitwright.attest import load_public_key
     from bitwright.attest.trust import TrustPolicy
     from bitwright.verify import verify_release

@@ -5,7 +5,9 @@ checked. :func:`read_regular` opens only a regular file (never a FIFO, device or
 at the last component, and never blocks on open), optionally only one that stays inside a
 given directory, and refuses one larger than a cap; :func:`load_json` parses JSON bytes
 after checking their nesting depth (the parser would otherwise recurse until it crashes);
-:func:`read_json_object` is both, for the one JSON object a file must hold.
+:func:`read_json_object` is both, for the one JSON object a file must hold;
+:func:`loads_strict` refuses duplicate keys and NaN, for documents that must mean one thing;
+:func:`open_regular` is the same opening as a stream, for files too large to read whole.
 
 Writing: one helper for every file bitwright writes whole (attestations, keys, contexts,
 caches, reports, configs): a temporary file in the same directory, fsynced, renamed over the
@@ -24,7 +26,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from bitwright.errors import OperationalError, VerificationFailed
 
@@ -34,7 +36,9 @@ __all__ = [
     "NotRegularFile",
     "json_depth",
     "load_json",
+    "loads_strict",
     "open_atomic",
+    "open_regular",
     "read_json_object",
     "read_regular",
     "write_atomic",
@@ -61,9 +65,8 @@ def read_regular(
 ) -> bytes:
     """Return the bytes of the regular file ``path``, at most ``limit`` of them.
 
-    The file is opened without following a symlink at its last component and without
-    blocking (a FIFO cannot hang the reader), then checked to be a regular file by its open
-    descriptor, so it cannot be swapped between the check and the read.
+    The file is opened as :func:`open_regular` opens it, so a FIFO cannot hang the reader
+    and the file cannot be swapped between the check and the read.
 
     Args:
         path: the file.
@@ -83,30 +86,11 @@ def read_regular(
                 f"{path} leads outside {inside}",
                 hint="a release or workspace may only hold files inside it; take it again",
             )
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise OperationalError(f"{path} not found", hint="check the path") from None
-    except OSError as exc:
-        if os.path.islink(path):
-            raise NotRegularFile(
-                f"{path} is a symbolic link, not a regular file",
-                hint="replace it with the file itself; links are never followed",
-            ) from None
-        raise OperationalError(
-            f"cannot read {path}: {exc.strerror or exc}", hint="check the path and permissions"
-        ) from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotRegularFile(
-                f"{path} is not a regular file ({_kind(info.st_mode)})",
-                hint="only regular files are read; remove it or take the file again",
-            )
-        if info.st_size > limit:
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
             raise OperationalError(
-                f"{path} is {info.st_size} bytes, more than the {limit} accepted",
+                f"{path} is {size} bytes, more than the {limit} accepted",
                 hint="raise the limit if the file is genuine (see --max-document-bytes)",
             )
         try:
@@ -122,6 +106,45 @@ def read_regular(
             hint="let whatever writes it finish, then try again",
         )
     return data
+
+
+def open_regular(path: Path, *, follow_symlinks: bool = False) -> BinaryIO:
+    """Open the regular file ``path`` for binary reading, as a stream the caller closes.
+
+    The file is opened without blocking (a FIFO cannot hang the caller) and, unless
+    ``follow_symlinks``, without following a symlink at its last component; it is then
+    checked to be a regular file by its open descriptor, so it cannot be swapped between
+    the check and the reads.
+
+    Raises:
+        NotRegularFile: ``path`` is not a regular file (or is a symlink, when not followed).
+        OperationalError: it is missing or unreadable.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise OperationalError(f"{path} not found", hint="check the path") from None
+    except OSError as exc:
+        if os.path.islink(path) and not follow_symlinks:
+            raise NotRegularFile(
+                f"{path} is a symbolic link, not a regular file",
+                hint="replace it with the file itself; links are never followed",
+            ) from None
+        raise OperationalError(
+            f"cannot read {path}: {exc.strerror or exc}", hint="check the path and permissions"
+        ) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise NotRegularFile(
+            f"{path} is not a regular file ({_kind(info.st_mode)})",
+            hint="only regular files are read; remove it or take the file again",
+        )
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def _kind(mode: int) -> str:
@@ -192,6 +215,31 @@ def load_json(
         ) from exc
     except RecursionError as exc:  # deeper than the interpreter allows despite the check
         raise VerificationFailed(f"{source} is not {what}: nested too deeply", hint=hint) from exc
+
+
+def loads_strict(data: bytes | str) -> Any:
+    """Parse JSON, refusing duplicate keys and NaN/Infinity: a parser must not guess.
+
+    Of two equal keys, one reader would take the first and another the last; a signed
+    document must mean one thing to every reader.
+
+    Raises:
+        ValueError: not UTF-8 JSON, a duplicate key, or a non-JSON constant.
+    """
+    return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"duplicate key {key[:80]!r}")
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
 
 
 def read_json_object(

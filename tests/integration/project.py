@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,18 +140,27 @@ def make_project(base: Path) -> Path:
     The project is created once per test process (a dozen CLI start-ups) and copied; each
     copy points at its own copy of the remote, so a test may alter either freely.
     """
-    if not _TEMPLATE:
-        template = Path(tempfile.mkdtemp(prefix="bitwright-template-"))
+    return copy_of_template(_TEMPLATE, _create_project, base, "project")
+
+
+def copy_of_template(
+    made: list[Path], create: Callable[[Path], object], base: Path, name: str
+) -> Path:
+    """Copy the repository ``name`` and its DVC remote, made once per process, into ``base``.
+
+    ``create(dir)`` makes ``dir/name`` and ``dir/remote`` the first time (kept in ``made``);
+    each copy's DVC remote is its own copy of the remote.
+    """
+    if not made:
+        template = Path(tempfile.mkdtemp(prefix=f"bitwright-{name}-"))
         atexit.register(shutil.rmtree, template, True)
-        _create_project(template)
-        _TEMPLATE.append(template)
-    repo = base / "project"
-    shutil.copytree(_TEMPLATE[0] / "project", repo, symlinks=True)
-    shutil.copytree(_TEMPLATE[0] / "remote", base / "remote")
+        create(template)
+        made.append(template)
+    repo = base / name
+    shutil.copytree(made[0] / name, repo, symlinks=True)
+    shutil.copytree(made[0] / "remote", base / "remote")
     config = repo / ".dvc" / "config.local"
-    config.write_text(
-        config.read_text().replace(str(_TEMPLATE[0] / "remote"), str(base / "remote"))
-    )
+    config.write_text(config.read_text().replace(str(made[0] / "remote"), str(base / "remote")))
     return repo
 
 
@@ -171,25 +181,54 @@ def _create_project(base: Path) -> Path:
     (repo / ".gitignore").write_text(".bitwright/\n")
     (repo / "out").mkdir()
     (repo / "out" / ".gitignore").write_text("/first.json\n/second.json\n")
-    init_git_dvc(repo, base / "remote", data="data/raw")
-    sh(BITWRIGHT, "params", "--write", cwd=repo)
-    commit(repo, "project")
+    commit_with_data(repo, base / "remote")
     sh(BITWRIGHT, "keygen", cwd=repo)
     return repo
 
 
-def init_git_dvc(repo: Path, remote: Path, *, data: str) -> None:
-    """Make ``repo`` a git + DVC repository whose ``data`` is tracked and pushed to ``remote``."""
+def commit_with_data(repo: Path, remote: Path) -> None:
+    """Make the files in ``repo`` a committed git + DVC project.
+
+    ``data/raw`` is tracked by DVC and pushed to a local remote at ``remote``, and
+    ``params.yaml`` composed from ``configs/`` when there is one.
+    """
     sh("git", "init", "-q", "-b", "main", cwd=repo)
     sh("dvc", "init", "-q", cwd=repo)
     sh("dvc", "config", "core.analytics", "false", cwd=repo)
     remote.mkdir()
     # a local directory remote is machine-specific: it lives in the untracked config.local
     sh("dvc", "remote", "add", "--local", "-d", "origin", str(remote), cwd=repo)
-    sh("dvc", "add", "-q", data, cwd=repo)
+    sh("dvc", "add", "-q", "data/raw", cwd=repo)
     sh("dvc", "push", "-q", cwd=repo)
+    if (repo / "configs").is_dir():
+        sh(BITWRIGHT, "params", "--write", cwd=repo)
+    commit(repo, "project")
 
 
 def textblock(text: str) -> str:
     """Dedent helper for inline files."""
     return textwrap.dedent(text)
+
+
+def add_third_party_input(repo: Path, base: Path, *, unpinned: bool = False) -> Path:
+    """Pin a third-party tree as ``third_party/embeddings`` and make stage ``second`` read it.
+
+    With ``unpinned``, ``second`` also reads ``vendor/extra.txt``, a file copied in by hand
+    that no pin covers. Both are git-ignored; the change is committed. Returns the upstream
+    directory the pin was fetched from.
+    """
+    upstream = base / "upstream" / "embeddings"
+    upstream.mkdir(parents=True)
+    (upstream / "vectors.txt").write_text("0.1 0.2\n")
+    (repo / ".gitignore").write_text(".bitwright/\nthird_party/\nvendor/\n")
+    sh(BITWRIGHT, "pin", "add", str(upstream), cwd=repo)
+    deps = "      - third_party/embeddings\n"
+    if unpinned:
+        (repo / "vendor").mkdir()
+        (repo / "vendor" / "extra.txt").write_text("copied by hand\n")
+        deps += "      - vendor/extra.txt\n"
+    first = "      - out/first.json\n"
+    text = (repo / "dvc.yaml").read_text()
+    (repo / "dvc.yaml").write_text(text.replace(f"{first}    outs:", f"{first}{deps}    outs:"))
+    commit(repo, "third-party inputs")
+    return upstream

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.integration.project import BITWRIGHT, ROOT, commit, init_git_dvc, sh
+from tests.integration.project import BITWRIGHT, ROOT, commit_with_data, sh
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,8 +60,7 @@ def _project(base: Path) -> Path:
     (repo / ".gitignore").write_text(".bitwright/\n/result\n/dist\n")
     (repo / "out").mkdir()
     (repo / "out" / ".gitignore").write_text("/shout.txt\n")
-    init_git_dvc(repo, base / "remote", data="data/raw")
-    commit(repo, "a shell stage and a plain Python stage")
+    commit_with_data(repo, base / "remote")
     sh(BITWRIGHT, "keygen", cwd=repo)
     return repo
 

@@ -60,7 +60,10 @@ DEFAULT_KEY_DIR = Path(".bitwright") / "keys"
 KEY_TYPES = ("ecdsa", "ed25519")
 """Key types ``generate_keypair`` creates; ``ecdsa`` means ECDSA P-256 with SHA-256."""
 
-_GITIGNORE = "# written by bitwright keygen: private keys never go into version control\n*.key\n"
+_GITIGNORE = (
+    "# written by bitwright keygen: keys stay out of version control, so a key never leaves\n"
+    "# the working tree dirty (publish the .pub with a release; `git add -f` to commit it)\n*\n"
+)
 
 
 @dataclass(frozen=True)

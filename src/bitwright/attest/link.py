@@ -87,9 +87,9 @@ def build_link(
 
     Returns:
         The link: ``name`` is the stage, ``command`` the argv the runner executed,
-        ``byproducts`` the exit status, output digests, receipts, sandbox report and
-        undeclared reads, ``environment`` the pins, declared settings and the child's
-        environment variables.
+        ``byproducts`` the exit status, output digests, receipts, sandbox report, undeclared
+        reads and the sandbox allowances (when any was given), ``environment`` the pins,
+        declared settings and the child's environment variables.
 
     Raises:
         OperationalError: a digest is not hex, or a value has no canonical JSON form.
@@ -107,6 +107,8 @@ def build_link(
     }
     if reused is not None:
         byproducts["reused-run"] = dict(reused)
+    if run.allowances.granted:
+        byproducts["allowances"] = run.allowances.to_json()
     environment: dict[str, Any] = {
         "pins": pins.to_json(),
         "determinism-declared": declared.to_json(),

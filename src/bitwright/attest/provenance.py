@@ -51,6 +51,7 @@ from bitwright.errors import OperationalError, UsageError, VerificationFailed
 from bitwright.model import (
     BuildPins,
     JsonModel,
+    SandboxAllowances,
     SandboxKind,
     SandboxReport,
     Sha256,
@@ -136,6 +137,8 @@ def build_provenance(
     third_party: Sequence[ThirdParty] = (),
     layout_sha256: Sha256 | None = None,
     builder_version: Mapping[str, str] | None = None,
+    release: Mapping[str, Sequence[str]] | None = None,
+    allowances: Mapping[str, SandboxAllowances] | None = None,
 ) -> Statement:
     """Build the provenance Statement of a finished build.
 
@@ -156,6 +159,11 @@ def build_provenance(
         third_party: TOFU-pinned models and datasets.
         layout_sha256: sha256 of the signed layout file, recorded as a byproduct.
         builder_version: ``runDetails.builder.version``; default ``{"bitwright": VERSION}``.
+        release: the paths the project declares for release (``{"paths": [...], "exclude":
+            [...]}``), recorded as ``externalParameters.release``; None when the subjects are
+            the final stages' products.
+        allowances: stage -> what the project config let it do beyond the seal; stages
+            without any are left out (``internalParameters.allowances``).
 
     Returns:
         The Statement, checked against the buildType and serializable canonically.
@@ -191,8 +199,12 @@ def build_provenance(
                     "targets": list(targets),
                     "params": {"path": params_path, "sha256": params_sha256},
                     "builder": builder_id,
+                    **_release_parameter(release),
                 },
-                "internalParameters": _internal_parameters(pins, links, confirmed),
+                "internalParameters": {
+                    **_internal_parameters(pins, links, confirmed),
+                    **_allowances_parameter(allowances or {}),
+                },
                 "resolvedDependencies": _dependencies(pins, repository, third_party),
             },
             "runDetails": {
@@ -365,6 +377,25 @@ def _internal_parameters(
     if pins.git.dirty:
         internal["dirtyPaths"] = list(pins.git.dirty_paths)
     return internal
+
+
+def _release_parameter(release: Mapping[str, Sequence[str]] | None) -> dict[str, Any]:
+    if release is None:
+        return {}
+    selection: dict[str, Any] = {"paths": list(release["paths"])}
+    if release.get("exclude"):
+        selection["exclude"] = list(release["exclude"])
+    return {"release": selection}
+
+
+def _allowances_parameter(allowances: Mapping[str, SandboxAllowances]) -> dict[str, Any]:
+    granted = {stage: a for stage, a in sorted(allowances.items()) if a.granted}
+    if not granted:
+        return {}
+    return {
+        "allowances": {stage: a.to_json() for stage, a in granted.items()},
+        "hermetic": not any(a.network for a in granted.values()),
+    }
 
 
 def _dependencies(

@@ -24,9 +24,8 @@ import base64
 import binascii
 import dataclasses
 import hashlib
-import json
 import re
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -42,6 +41,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from bitwright import fileio
 from bitwright.attest.canonical import canonical_json
 from bitwright.model import DeterminismSettings
 
@@ -65,9 +65,11 @@ __all__ = [
     "InternalParameters",
     "ParamsFile",
     "Provenance",
+    "ReleaseSelection",
     "ResourceDescriptor",
     "RunDetails",
     "SandboxSummary",
+    "StageAllowance",
     "Statement",
     "WireModel",
     "check_dvc_pipeline",
@@ -292,6 +294,18 @@ class ParamsFile(WireModel):
     sha256: Sha256Hex
 
 
+class ReleaseSelection(WireModel):
+    """``externalParameters.release``: the repository paths the project declares for release.
+
+    The ``artifacts:`` of ``dvc.yaml``, its metrics and plots, and the project config's
+    ``release.paths`` (less ``release.exclude``): the subjects are exactly the stage products
+    inside these paths. Absent, the subjects are the products of the final stages.
+    """
+
+    paths: list[NonEmpty] = Field(min_length=1)
+    exclude: list[NonEmpty] | None = None
+
+
 class ExternalParameters(WireModel):
     """``externalParameters`` of a dvc-pipeline/v1 build: what the person building chose."""
 
@@ -300,6 +314,7 @@ class ExternalParameters(WireModel):
     targets: list[NonEmpty] = Field(min_length=1)
     params: ParamsFile
     builder: Uri
+    release: ReleaseSelection | None = None
 
 
 class Determinism(WireModel):
@@ -363,6 +378,19 @@ class EnvironmentParameter(WireModel):
     gpus: list[Gpu]
 
 
+class StageAllowance(WireModel):
+    """One stage's entry of ``internalParameters.allowances``: what loosened its seal.
+
+    ``env`` names the caller's variables passed through (their values are digests in the
+    link), ``writable`` the repository directories it could write (scratch, discarded),
+    ``network`` whether it kept the network (then the build is not hermetic).
+    """
+
+    env: list[NonEmpty]
+    writable: list[NonEmpty]
+    network: bool
+
+
 class InternalParameters(WireModel):
     """``internalParameters`` of a dvc-pipeline/v1 build: set by the builder, not the user."""
 
@@ -372,6 +400,8 @@ class InternalParameters(WireModel):
     environment: EnvironmentParameter
     dirty: bool
     dirty_paths: list[str] | None = None
+    allowances: dict[str, StageAllowance] | None = None
+    hermetic: bool | None = None
 
 
 def dvc_parameters(statement: Statement) -> tuple[ExternalParameters, InternalParameters]:
@@ -441,20 +471,7 @@ def loads_strict(payload: bytes) -> Any:
     Raises:
         ValueError: not UTF-8 JSON, a duplicate key, or a non-JSON constant.
     """
-    return json.loads(payload, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in data:
-            raise ValueError(f"duplicate key {key!r}")
-        data[key] = value
-    return data
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
+    return fileio.loads_strict(payload)
 
 
 def statement_bytes(statement: Statement) -> bytes:

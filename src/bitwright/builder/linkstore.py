@@ -26,7 +26,7 @@ import hashlib
 import json
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from bitwright.fileio import write_atomic
 from bitwright.model import (
     ArtifactMap,
     BuildPins,
+    SandboxAllowances,
     SandboxKind,
     SandboxReport,
     Sha256,
@@ -45,6 +46,7 @@ from bitwright.model import (
     StageRun,
     StageSpec,
 )
+from bitwright.runner.allowances import DVC_VARIABLES
 
 __all__ = ["LinkStore", "Reuse", "StageNow", "artifact_key", "reuse"]
 
@@ -108,6 +110,7 @@ class StageNow:
             gives every run other paths (then no earlier run can be proven the same).
         sandbox: the sandbox stages run in.
         strict: whether undeclared files are hidden.
+        allowances: what the project config lets the stage do beyond the seal.
     """
 
     spec: StageSpec
@@ -117,6 +120,7 @@ class StageNow:
     environment: Mapping[str, str] | None
     sandbox: SandboxKind
     strict: bool
+    allowances: SandboxAllowances = field(default_factory=SandboxAllowances)
 
 
 def reuse(link: Mapping[str, Any], now: StageNow) -> tuple[Reuse, str]:
@@ -155,10 +159,26 @@ def _unprovable(link: Mapping[str, Any], now: StageNow) -> str:
             environment.get("determinism-declared") == now.pins.determinism.to_json(),
             "it was declared other determinism settings",
         ),
+        (
+            byproducts.get("allowances", {}) == _granted(now.allowances),
+            "it was given other sandbox allowances",
+        ),
         (now.environment is not None, "this sandbox gives every run other paths"),
-        (environment.get("variables") == now.environment, "its environment differs"),
+        (
+            _without_dvc(environment.get("variables") or {}) == _without_dvc(now.environment),
+            "its environment differs",
+        ),
     )
     return next((why for ok, why in checks if not ok), "")
+
+
+def _granted(allowances: SandboxAllowances) -> dict[str, Any]:
+    return allowances.to_json() if allowances.granted else {}
+
+
+def _without_dvc(variables: Mapping[str, str] | None) -> dict[str, str]:
+    """The variables but DVC's own, which name the repository and stage (compared apart)."""
+    return {k: v for k, v in (variables or {}).items() if k not in DVC_VARIABLES}
 
 
 def attest_again(
@@ -185,6 +205,7 @@ def attest_again(
         started_on=str(byproducts.get("started-on", "")),
         finished_on=str(byproducts.get("finished-on", "")),
         notes=tuple(byproducts.get("notes") or ()),
+        allowances=now.allowances,
     )
     cited = {
         "link": link_path.name,

@@ -8,12 +8,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bitwright.attest import build_layout, load_signer, write_layout
 from bitwright.attest.signers import AttestationSigner, KeySigner
-from bitwright.builder.context import CONTEXT_ENV, BuildContext, write_context
+from bitwright.builder.context import CONTEXT_ENV, BuildContext, with_variation, write_context
 from bitwright.builder.data import dvc_environment, dvc_executable
 from bitwright.builder.linkstore import LinkStore, StageNow, reuse_stored
 from bitwright.builder.paths import ProjectPaths
@@ -21,6 +21,7 @@ from bitwright.builder.preflight import preflight, utc_now
 from bitwright.builder.provenance import write_build_provenance
 from bitwright.builder.stage import stage_materials
 from bitwright.builder.stageserver import StageServer
+from bitwright.builder.thirdparty import third_party_inputs
 from bitwright.digest import digest_artifacts, memory_cache
 from bitwright.errors import (
     BitwrightError,
@@ -32,8 +33,12 @@ from bitwright.errors import (
     UsageError,
 )
 from bitwright.model import Pipeline, SandboxKind
+from bitwright.model.variation import Variation
+from bitwright.pins import ci_identity
 from bitwright.pipeline import load_pipeline
+from bitwright.project import load_project_config, require_committed_config
 from bitwright.runner import detect_sandbox, stage_environment
+from bitwright.runner.allowances import recorded_environment
 
 __all__ = ["LAYOUT_VALIDITY", "BuildResult", "build"]
 
@@ -55,6 +60,7 @@ class BuildResult:
         layout: the signed layout.
         provenance: the signed SLSA provenance.
         finished_on: RFC 3339 UTC finish time.
+        unpinned: stage -> third-party files it read that no TOFU pin covers.
     """
 
     context: BuildContext
@@ -64,6 +70,7 @@ class BuildResult:
     layout: Path
     provenance: Path
     finished_on: str
+    unpinned: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _dvc_env(context_file: Path, serving: Mapping[str, str]) -> dict[str, str]:
@@ -82,14 +89,19 @@ def build(
     identity_token: str | None = None,
     keyless: bool = False,
     notify: Notify = lambda _: None,
+    variation: Variation | None = None,
+    quiet_tools: bool = False,
 ) -> BuildResult:
     """Build the pipeline of ``repo`` with every stage sealed and linked, and sign its layout.
 
     The links and layout are signed with the key; the provenance too, unless ``keyless``, when
-    sigstore signs it with the ambient OIDC identity or ``identity_token``.
+    sigstore signs it with the ambient OIDC identity or ``identity_token``. A ``variation``
+    (a nightly rebuild's) is applied to every stage and its knobs are declared in the pins.
+    With ``quiet_tools``, DVC's output goes to ``notify`` line by line instead of stderr.
 
     Raises:
         KeyProblem, DirtyTreeError, UsageError: preflight refused to start.
+        CheckFailed: a TOFU-pinned input's files differ from their pins.
         StageFailed: a stage failed; no link exists for it.
         ToolError: DVC failed outside any stage.
     """
@@ -97,12 +109,19 @@ def build(
     paths = ProjectPaths(repo)
     key = key_path or paths.owner_key
     pipeline = load_pipeline(repo)
+    require_committed_config(repo)
     context = preflight(repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox)
+    context = with_variation(context, variation)
     notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")
+    third_party = third_party_inputs(repo, pipeline, context.pins)
+    for stage, files in third_party.unpinned.items():
+        more = f" and {len(files) - 1} more" if len(files) > 1 else ""
+        notify(f"stage {stage} reads unpinned third-party input {files[0]}{more}")
     _clear_attestations(paths, pipeline)
     write_context(context, paths.context_file)
 
-    ran = _run_pipeline(paths, pipeline, context, force=force, notify=notify)
+    tools = notify if quiet_tools else None
+    ran = _run_pipeline(paths, pipeline, context, force=force, notify=notify, tools=tools)
     links = {n: link for n in pipeline.names if (link := _current_link(paths, n)) is not None}
 
     signer = load_signer(Path(context.key_path))
@@ -127,13 +146,24 @@ def build(
         links,
         finished_on=finished_on,
         signer=provenance_signer,
-        ci=os.environ.get("CI", "").lower() == "true",
+        ci=ci_identity(os.environ, commit=context.pins.git.commit),
+        third_party=third_party.dependencies(),
     )
     notify("signed the layout and the provenance")
-    return BuildResult(context, links, ran, reused, layout_path, provenance, finished_on)
+    return BuildResult(
+        context, links, ran, reused, layout_path, provenance, finished_on, third_party.unpinned
+    )
 
 
-def build_stage(repo: Path, name: str, *, key_path: Path, notify: Notify = lambda _: None) -> Path:
+def build_stage(
+    repo: Path,
+    name: str,
+    *,
+    key_path: Path,
+    notify: Notify = lambda _: None,
+    variation: Variation | None = None,
+    quiet_tools: bool = False,
+) -> Path:
     """Run the one stage ``name`` of ``repo`` sealed and linked, its deps already in place.
 
     What ``bitwright rebuild --stage`` runs: preflight pins as a build does, then
@@ -156,12 +186,19 @@ def build_stage(repo: Path, name: str, *, key_path: Path, notify: Notify = lambd
             f"dvc.yaml has no stage {name!r}", hint=f"stages are: {', '.join(pipeline.names)}"
         )
     context = preflight(repo, key_path=key_path, allow_dirty=False, strict=False)
+    context = with_variation(context, variation)
     paths.links.mkdir(parents=True, exist_ok=True)
     for stale in paths.links.glob(f"{name}.*.link"):
         stale.unlink()
     write_context(context, paths.context_file)
     with StageServer(repo, context) as serving:
-        _repro(paths, ["--force", "--single-item", name], notify, serving)
+        _repro(
+            paths,
+            ["--force", "--single-item", name],
+            notify,
+            serving,
+            notify if quiet_tools else None,
+        )
     link = _current_link(paths, name)
     if link is None:
         raise OperationalError(
@@ -187,7 +224,13 @@ def _current_link(paths: ProjectPaths, stage: str) -> Path | None:
 
 
 def _run_pipeline(
-    paths: ProjectPaths, pipeline: Pipeline, context: BuildContext, *, force: bool, notify: Notify
+    paths: ProjectPaths,
+    pipeline: Pipeline,
+    context: BuildContext,
+    *,
+    force: bool,
+    notify: Notify,
+    tools: Notify | None,
 ) -> tuple[str, ...]:
     """``dvc repro`` with every stage served, then a link for each stage DVC did not run.
 
@@ -198,13 +241,13 @@ def _run_pipeline(
         OperationalError: a stage still has no link after it was run again.
     """
     with StageServer(paths.repo, context) as serving:
-        _repro(paths, ["--force"] if force else [], notify, serving)
+        _repro(paths, ["--force"] if force else [], notify, serving, tools)
         attached, missing = _attach_stored_links(paths, pipeline, context, notify)
         for name in missing:
-            _repro(paths, ["--force", "--single-item", name], notify, serving)
+            _repro(paths, ["--force", "--single-item", name], notify, serving, tools)
         if missing:
             # stages downstream of a rerun that changed its outputs
-            _repro(paths, [], notify, serving)
+            _repro(paths, [], notify, serving, tools)
     if missing:
         late, still = _attach_stored_links(paths, pipeline, context, notify)
         if still:
@@ -231,12 +274,18 @@ def _attach_stored_links(
     store = LinkStore(paths.link_store)
     signer = load_signer(Path(context.key_path))
     remaps = detect_sandbox(context.sandbox).remaps
+    config = load_project_config(paths.repo)
     attached: list[str] = []
     missing: list[str] = []
     for name in pipeline.topological():
         if _current_link(paths, name) is not None:
             continue
+        if context.variation is not None:  # a varied build proves nothing an earlier run did
+            notify(f"stage {name}: running it again under variation {context.variation.name}")
+            missing.append(name)
+            continue
         spec = pipeline.stage(name)
+        allowances = config.allowances(name)
         try:
             materials = digest_artifacts(paths.repo, stage_materials(spec), memory_cache())
             products = digest_artifacts(paths.repo, spec.outs, memory_cache())
@@ -244,17 +293,28 @@ def _attach_stored_links(
             missing.append(name)
             continue
         environment = (
-            stage_environment(
-                spec,
-                repo=paths.repo,
-                settings=context.pins.determinism,
-                source_date_epoch=context.pins.git.epoch,
+            recorded_environment(
+                stage_environment(
+                    spec,
+                    repo=paths.repo,
+                    settings=context.pins.determinism,
+                    source_date_epoch=context.pins.git.epoch,
+                    allowances=allowances,
+                ),
+                allowances,
             )
             if remaps
             else None
         )
         now = StageNow(
-            spec, context.pins, materials, products, environment, context.sandbox, context.strict
+            spec,
+            context.pins,
+            materials,
+            products,
+            environment,
+            context.sandbox,
+            context.strict,
+            allowances,
         )
         link, why = reuse_stored(store, now, signer, paths.links)
         if link is None:
@@ -266,23 +326,35 @@ def _attach_stored_links(
 
 
 def _repro(
-    paths: ProjectPaths, args: Sequence[str], notify: Notify, serving: Mapping[str, str]
+    paths: ProjectPaths,
+    args: Sequence[str],
+    notify: Notify,
+    serving: Mapping[str, str],
+    output: Notify | None = None,
 ) -> None:
+    """Run ``dvc repro ARGS``; its output goes to stderr, or line by line to ``output``."""
     paths.failure_file.unlink(missing_ok=True)
     command = [*dvc_executable(), "repro", *args]
     notify(f"running {' '.join(['dvc', 'repro', *args])}")
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             command,
             cwd=paths.repo,
             env=_dvc_env(paths.context_file, serving),
-            stdout=2,
-            check=False,
+            stdout=2 if output is None else subprocess.PIPE,
+            stderr=None if output is None else subprocess.STDOUT,
+            text=output is not None,
+            errors="replace",
         )
     except OSError as exc:
         raise ToolError(f"cannot run dvc: {exc}", hint="run `make demo` to install it") from None
-    if done.returncode != 0:
-        raise _failure(paths, done.returncode)
+    if output is not None and proc.stdout is not None:
+        for line in proc.stdout:
+            if line.strip():
+                output(line.rstrip())
+    returncode = proc.wait()
+    if returncode != 0:
+        raise _failure(paths, returncode)
 
 
 def _failure(paths: ProjectPaths, returncode: int) -> BitwrightError:

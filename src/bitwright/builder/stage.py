@@ -1,4 +1,12 @@
-"""``bitwright stage run``: run one stage sealed, judge it, and write its signed link."""
+"""``bitwright stage run``: run one stage sealed, judge it, and write its signed link.
+
+Under ``bitwright build`` (a build context in hand or named in the environment) a stage that
+passes its checks gets a signed link. Run by DVC directly (``dvc repro``, ``dvc exp run``,
+queued experiments) it is a *development run*: sealed the same way and judged the same way,
+but nothing is signed or linked, no key is needed and the tree may be dirty. A release never
+contains a development run: ``bitwright build`` runs (or reuses the link of) every stage itself.
+Both modes apply the sandbox allowances of the project config.
+"""
 
 from __future__ import annotations
 
@@ -14,20 +22,40 @@ from bitwright.builder.context import CONTEXT_ENV, BuildContext, read_context
 from bitwright.builder.linkstore import LinkStore
 from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import digest_artifacts, memory_cache
-from bitwright.errors import BitwrightError, StageFailed, UsageError
+from bitwright.errors import BitwrightError, ReceiptMismatch, StageFailed, UsageError
 from bitwright.fileio import write_text_atomic
-from bitwright.model import ArtifactMap, StageRun, StageSpec
-from bitwright.pipeline import load_pipeline
-from bitwright.runner import detect_sandbox, judge, run_sealed
+from bitwright.model import (
+    ArtifactMap,
+    DeterminismSettings,
+    SandboxAllowances,
+    StageRun,
+    StageSpec,
+)
+from bitwright.model.variation import Variation
+from bitwright.pins import head_commit_time, pin_determinism
+from bitwright.pipeline import PARAMS_FILE, load_params, load_pipeline
+from bitwright.project import load_project_config
+from bitwright.runner import Sandbox, detect_sandbox, judge, run_sealed
 
-__all__ = ["StageOutcome", "remove_links", "run_stage", "stage_materials"]
+__all__ = ["DEVELOPMENT_NOTE", "StageOutcome", "remove_links", "run_stage", "stage_materials"]
+
+
+DEVELOPMENT_NOTE = (
+    "development run: sealed but not attested (`bitwright build` links every stage it releases)"
+)
 
 
 @dataclass(frozen=True)
 class StageOutcome:
-    """A stage that ran, passed its checks and was linked."""
+    """A stage that ran and passed its checks: linked under a build, else a development run.
 
-    link: Path
+    Attributes:
+        link: the stage's signed link; None for a development run.
+        run: what the runner recorded.
+        warnings: lines for the user (undeclared reads, unconfirmed settings).
+    """
+
+    link: Path | None
     run: StageRun
     warnings: tuple[str, ...]
 
@@ -44,20 +72,15 @@ def remove_links(links_dir: Path, stage: str) -> None:
             old.unlink()
 
 
-def _context(
-    paths: ProjectPaths, given: BuildContext | None, *, allow_dirty: bool, strict: bool | None
-) -> BuildContext:
+def _context(given: BuildContext | None, *, strict: bool | None) -> BuildContext | None:
+    """The build's context (given, or named in the environment); None outside a build."""
     env_path = os.environ.get(CONTEXT_ENV)
     if given is not None:
         context = given
     elif env_path:
         context = read_context(Path(env_path))
-    else:  # run by plain `dvc repro`: pin on the spot, as a build would
-        from bitwright.builder.preflight import preflight  # the pins' imports, only here
-
-        context = preflight(
-            paths.repo, key_path=paths.owner_key, allow_dirty=allow_dirty, strict=bool(strict)
-        )
+    else:
+        return None
     if strict is not None and strict != context.strict:
         context = BuildContext(**{**context.__dict__, "strict": strict})
     return context
@@ -68,21 +91,21 @@ def run_stage(
     name: str,
     argv: Sequence[str],
     *,
-    allow_dirty: bool = False,
     strict: bool | None = None,
     context: BuildContext | None = None,
     host_env: Mapping[str, str] | None = None,
 ) -> StageOutcome:
-    """Run stage ``name`` of ``repo`` sealed and write its link.
+    """Run stage ``name`` of ``repo`` sealed; under a build, write its signed link.
 
     The build's pins come from ``context`` when given (the build process serving a stage
-    call), else from the context file a build names in the environment, else from a
-    preflight run here (a stage run by plain ``dvc repro``). ``host_env`` is the caller's
-    environment for the few variables a sealed stage may take from it (default: this
-    process's).
+    call), else from the context file a build names in the environment. Without either the
+    stage was started by DVC itself and runs as a development run (see the module doc).
+    ``host_env`` is the caller's environment for the few variables a sealed stage may take
+    from it (default: this process's).
 
     Raises:
-        UsageError: no such stage, or ``argv`` is not the stage's command in ``dvc.yaml``.
+        UsageError: no such stage, ``argv`` is not the stage's command in ``dvc.yaml``, or
+            the project config is wrong.
         StageFailed: the stage failed, broke its seal or contradicted its declared settings;
             no link is left for it, and the reason is recorded for ``bitwright build``.
     """
@@ -102,11 +125,113 @@ def run_stage(
                 hint="run stages through `dvc repro` or `bitwright build`",
             )
         remove_links(paths.links, name)
-        context = _context(paths, context, allow_dirty=allow_dirty, strict=strict)
-        return _run_and_link(paths, spec, argv, context, host_env)
+        config = load_project_config(paths.repo)
+        config.check_stages(pipeline.names)
+        allowances = config.allowances(name)
+        build_context = _context(context, strict=strict)
+        if build_context is None:
+            return _run_development(paths, spec, argv, bool(strict), host_env, allowances)
+        return _run_and_link(paths, spec, argv, build_context, host_env, allowances)
     except BitwrightError as exc:
         _record_failure(paths, name, exc)
         raise
+
+
+def _run_development(
+    paths: ProjectPaths,
+    spec: StageSpec,
+    argv: Sequence[str],
+    strict: bool,
+    host_env: Mapping[str, str] | None,
+    allowances: SandboxAllowances,
+) -> StageOutcome:
+    """Run a stage DVC started on its own: sealed and judged, never signed."""
+    params = load_params(paths.repo) if (paths.repo / PARAMS_FILE).is_file() else {}
+    settings = pin_determinism(params)
+    run = _sealed(
+        paths,
+        spec,
+        argv,
+        settings=settings,
+        epoch=head_commit_time(paths.repo),
+        strict=strict,
+        sandbox=detect_sandbox(None),
+        host_env=host_env,
+        allowances=allowances,
+    )
+    warnings = _judged(
+        paths, run, settings, strict=strict, receipt_required=False, param_files=spec.param_files
+    )
+    try:
+        judge(run, settings=settings, strict=strict, param_files=spec.param_files)
+    except ReceiptMismatch as exc:  # a missing record: what a build would refuse
+        warnings += (f"stage {spec.name!r} {exc.detail}; `bitwright build` requires it",)
+    return StageOutcome(link=None, run=run, warnings=warnings)
+
+
+def _sealed(
+    paths: ProjectPaths,
+    spec: StageSpec,
+    argv: Sequence[str],
+    *,
+    settings: DeterminismSettings,
+    epoch: int,
+    strict: bool,
+    sandbox: Sandbox,
+    host_env: Mapping[str, str] | None,
+    allowances: SandboxAllowances,
+    variation: Variation | None = None,
+) -> StageRun:
+    cache = memory_cache()  # what a link attests is hashed by this process, nothing else
+
+    def digest(repo_paths: Sequence[str]) -> ArtifactMap:
+        return digest_artifacts(paths.repo, repo_paths, cache)
+
+    return run_sealed(
+        spec,
+        repo=paths.repo,
+        argv=argv,
+        settings=settings,
+        source_date_epoch=epoch,
+        strict=strict,
+        sandbox=sandbox,
+        digest=digest,
+        log_dir=paths.logs,
+        host_env=host_env,
+        allowances=allowances,
+        variation=variation,
+    )
+
+
+def _judged(
+    paths: ProjectPaths,
+    run: StageRun,
+    settings: DeterminismSettings,
+    *,
+    strict: bool,
+    receipt_required: bool,
+    param_files: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """Fail a run that must not count; return the warnings of one that may."""
+    if run.returncode != 0:
+        raise StageFailed(
+            run.stage,
+            f"command exited with status {run.returncode}",
+            hint=f"its output is in {paths.logs}",
+            returncode=run.returncode,
+        )
+    judge(
+        run,
+        settings=settings,
+        strict=strict,
+        param_files=param_files,
+        receipt_required=receipt_required,
+    )
+    return tuple(
+        f"stage {run.stage!r} read {path}, which is not a declared dep "
+        "(declare it in dvc.yaml; --strict makes this fatal)"
+        for path in run.undeclared_reads
+    )
 
 
 def _run_and_link(
@@ -115,38 +240,29 @@ def _run_and_link(
     argv: Sequence[str],
     context: BuildContext,
     host_env: Mapping[str, str] | None,
+    allowances: SandboxAllowances,
 ) -> StageOutcome:
     signer = load_signer(Path(context.key_path))
-    cache = memory_cache()
     settings = context.pins.determinism
-
-    def digest(repo_paths: Sequence[str]) -> ArtifactMap:
-        return digest_artifacts(paths.repo, repo_paths, cache)
-
-    run = run_sealed(
+    run = _sealed(
+        paths,
         spec,
-        repo=paths.repo,
-        argv=argv,
+        argv,
         settings=settings,
-        source_date_epoch=context.pins.git.epoch,
+        epoch=context.pins.git.epoch,
         strict=context.strict,
         sandbox=detect_sandbox(context.sandbox),
-        digest=digest,
-        log_dir=paths.logs,
         host_env=host_env,
+        allowances=allowances,
+        variation=context.variation,
     )
-    if run.returncode != 0:
-        raise StageFailed(
-            spec.name,
-            f"command exited with status {run.returncode}",
-            hint=f"its output is in {paths.logs}",
-            returncode=run.returncode,
-        )
-    judge(run, settings=settings, strict=context.strict, param_files=spec.param_files)
-    warnings = tuple(
-        f"stage {spec.name!r} read {path}, which is not a declared dep "
-        "(declare it in dvc.yaml; --strict makes this fatal)"
-        for path in run.undeclared_reads
+    warnings = _judged(
+        paths,
+        run,
+        settings,
+        strict=context.strict,
+        receipt_required=True,
+        param_files=spec.param_files,
     )
     link = build_link(run, context.pins, declared=settings)
     link_path = write_link(link, signer, paths.links)

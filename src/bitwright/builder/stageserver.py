@@ -136,7 +136,6 @@ class StageServer:
                 self._repo,
                 call.name,
                 call.argv,
-                allow_dirty=call.allow_dirty,
                 strict=call.strict,
                 context=self._context,
                 host_env=call.env,

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from bitwright.builder import build
 from bitwright.cli.app import app, emit_json, stderr
+from bitwright.cli.progress import live_progress, progress_wanted
 
 __all__ = ["build_command"]
 
@@ -42,16 +43,18 @@ def build_command(
     repo: Annotated[Path, typer.Option("--repo", help="Project root.")] = Path("."),
 ) -> None:
     """Pin inputs, run `dvc repro` with every stage sealed and linked, sign the layout."""
-    result = build(
-        repo,
-        key_path=key,
-        allow_dirty=allow_dirty,
-        strict=strict,
-        force=force,
-        keyless=keyless,
-        identity_token=identity_token,
-        notify=lambda line: stderr.print(f"[dim]bitwright:[/] {escape(line)}"),
-    )
+    with live_progress("build", json_out=json_out) as notify:
+        result = build(
+            repo,
+            key_path=key,
+            allow_dirty=allow_dirty,
+            strict=strict,
+            force=force,
+            keyless=keyless,
+            identity_token=identity_token,
+            notify=notify,
+            quiet_tools=progress_wanted(json_out),
+        )
     root = result.layout.parent
     if json_out:
         emit_json(
@@ -64,6 +67,7 @@ def build_command(
                 "layout": str(result.layout),
                 "provenance": str(result.provenance),
                 "sandbox": result.context.sandbox.value,
+                "unpinned": {stage: list(files) for stage, files in result.unpinned.items()},
             }
         )
     stderr.print(
@@ -71,6 +75,11 @@ def build_command(
         f"{result.context.pins.git.commit[:12]} "
         f"(ran: {', '.join(result.ran) or 'none'}; reused: {', '.join(result.reused) or 'none'})"
     )
+    for stage, files in result.unpinned.items():
+        stderr.print(
+            f"[yellow]warning:[/] stage {escape(stage)} reads {len(files)} third-party file(s) "
+            f"no pin covers, e.g. {escape(files[0])} (hint: bitwright pin add)"
+        )
     if not result.context.pins.git.rebuildable:
         stderr.print("[yellow]warning:[/] the tree was dirty: this build is not rebuildable")
     stderr.print(f"links:  {root / 'links'}")

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from bitwright.builder import run_stage
+from bitwright.builder.stage import DEVELOPMENT_NOTE
 from bitwright.cli.app import stage_app, stderr
 from bitwright.errors import StageFailed
 
@@ -26,16 +27,24 @@ def stage_run_command(
         typer.Option("--strict/--warn", help="Undeclared inputs fail (default: the build's mode)."),
     ] = None,
     allow_dirty: Annotated[
-        bool, typer.Option("--allow-dirty", help="When run outside a build: allow a dirty tree.")
+        bool,
+        typer.Option(
+            "--allow-dirty",
+            help="Accepted for old dvc.yaml files; outside a build a dirty tree is fine.",
+            hidden=True,
+        ),
     ] = False,
 ) -> None:
-    """Run one stage sealed and write its signed link; exit with the stage's status."""
+    """Run one stage sealed; under `bitwright build`, write its signed link."""
     try:
-        outcome = run_stage(Path.cwd(), name, cmd, allow_dirty=allow_dirty, strict=strict)
+        outcome = run_stage(Path.cwd(), name, cmd, strict=strict)
     except StageFailed as exc:
         stderr.print(f"[bold red]error:[/] {escape(exc.diagnostics())}")
         code = exc.returncode if exc.returncode and exc.returncode > 0 else 1
         raise typer.Exit(code) from None
     for warning in outcome.warnings:
         stderr.print(f"[yellow]warning:[/] {escape(warning)}")
-    stderr.print(f"[dim]bitwright:[/] stage {name} linked: {outcome.link}")
+    if outcome.link is None:
+        stderr.print(f"[dim]bitwright:[/] stage {name}: {DEVELOPMENT_NOTE}")
+    else:
+        stderr.print(f"[dim]bitwright:[/] stage {name} linked: {outcome.link}")

@@ -13,14 +13,22 @@ from collections.abc import Sequence
 __all__ = ["COMMAND_MODULES", "register"]
 
 COMMAND_MODULES = {
+    "bisect": "cmd_bisect",
     "build": "cmd_build",
     "digest": "cmd_digest",
+    "gate": "cmd_gate",
+    "init": "cmd_init",
     "keygen": "cmd_keygen",
+    "nightly": "cmd_nightly",
     "params": "cmd_params",
+    "pin": "cmd_pin",
+    "policy": "cmd_policy",
     "rebuild": "cmd_rebuild",
     "release": "cmd_release",
+    "scan": "cmd_scan",
     "stage": "cmd_stage",
     "verify": "cmd_verify",
+    "vsa": "cmd_vsa",
 }
 
 

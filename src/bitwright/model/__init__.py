@@ -17,7 +17,7 @@ from bitwright.model.pins import (
     GitPin,
     GpuInfo,
 )
-from bitwright.model.pipeline import Pipeline, StageSpec
+from bitwright.model.pipeline import ArtifactSpec, Pipeline, StageSpec
 from bitwright.model.receipt import (
     PythonReceipt,
     RunnerReceipt,
@@ -26,12 +26,13 @@ from bitwright.model.receipt import (
     ThreadPool,
     TorchReceipt,
 )
-from bitwright.model.run import SandboxKind, SandboxReport, StageRun
+from bitwright.model.run import SandboxAllowances, SandboxKind, SandboxReport, StageRun
 
 __all__ = [
     "CPU_KERNEL_PATHS",
     "DETERMINISM_VARIABLES",
     "ArtifactMap",
+    "ArtifactSpec",
     "BuildPins",
     "ContainerPin",
     "DataPin",
@@ -43,6 +44,7 @@ __all__ = [
     "Pipeline",
     "PythonReceipt",
     "RunnerReceipt",
+    "SandboxAllowances",
     "SandboxKind",
     "SandboxReport",
     "Sha256",

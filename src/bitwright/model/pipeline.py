@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bitwright.model._json import JsonModel
 
-__all__ = ["Pipeline", "StageSpec"]
+__all__ = ["ArtifactSpec", "Pipeline", "StageSpec"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class StageSpec(JsonModel):
         outs: repository-relative POSIX paths of declared outputs (files or directories).
         params: parameter keys the stage reads, as ``(file, key)`` pairs.
         wdir: the stage's working directory relative to the repository root ("." for the root).
+        metrics: the outs declared under ``metrics:`` (a subset of ``outs``).
+        plots: the outs declared under ``plots:`` (a subset of ``outs``).
     """
 
     name: str
@@ -28,6 +30,8 @@ class StageSpec(JsonModel):
     outs: tuple[str, ...]
     params: tuple[tuple[str, str], ...] = ()
     wdir: str = "."
+    metrics: tuple[str, ...] = ()
+    plots: tuple[str, ...] = ()
 
     @property
     def inner_cmd(self) -> str:
@@ -44,10 +48,37 @@ class StageSpec(JsonModel):
 
 
 @dataclass(frozen=True)
+class ArtifactSpec(JsonModel):
+    """One entry of the ``artifacts:`` section of ``dvc.yaml`` (DVC's model registry).
+
+    Attributes:
+        name: the artifact's name (the key).
+        path: its repository-relative POSIX path (a file or a directory).
+        type: what it is: ``model``, ``data`` or any word the project uses ("" if unsaid).
+        desc: its description.
+        labels: its labels, in order.
+    """
+
+    name: str
+    path: str
+    type: str = ""
+    desc: str = ""
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Pipeline(JsonModel):
-    """All stages of a ``dvc.yaml``, in the file's order."""
+    """All stages of a ``dvc.yaml``, in the file's order, and what it declares beside them.
+
+    Attributes:
+        stages: the stages.
+        artifacts: the ``artifacts:`` section, in the file's order.
+        metrics: the top-level ``metrics:`` paths.
+    """
 
     stages: tuple[StageSpec, ...]
+    artifacts: tuple[ArtifactSpec, ...] = ()
+    metrics: tuple[str, ...] = ()
 
     def stage(self, name: str) -> StageSpec:
         """Return the stage called ``name``; raise ``KeyError`` if there is none."""

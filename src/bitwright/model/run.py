@@ -9,7 +9,7 @@ from bitwright.model._json import JsonModel
 from bitwright.model.digests import ArtifactMap, Sha256
 from bitwright.model.receipt import StageReceipts
 
-__all__ = ["SandboxKind", "SandboxReport", "StageRun"]
+__all__ = ["SandboxAllowances", "SandboxKind", "SandboxReport", "StageRun"]
 
 
 class SandboxKind(StrEnum):
@@ -43,6 +43,28 @@ class SandboxReport(JsonModel):
 
 
 @dataclass(frozen=True)
+class SandboxAllowances(JsonModel):
+    """What a project's config lets one stage do beyond the seal; recorded in its link.
+
+    Attributes:
+        env: names of the caller's environment variables passed through to the stage (their
+            values are recorded as digests, never in clear).
+        writable: repository-relative directories the stage may write besides its outs; each
+            is a fresh scratch directory whose contents are discarded after the run.
+        network: the stage keeps the network (the build is then not hermetic).
+    """
+
+    env: tuple[str, ...] = ()
+    writable: tuple[str, ...] = ()
+    network: bool = False
+
+    @property
+    def granted(self) -> bool:
+        """Whether any allowance is given at all."""
+        return bool(self.env or self.writable or self.network)
+
+
+@dataclass(frozen=True)
 class StageRun(JsonModel):
     """One finished run of a stage.
 
@@ -60,7 +82,9 @@ class StageRun(JsonModel):
         undeclared_reads: repository files the child opened that are not declared deps.
         started_on: RFC 3339 UTC start time.
         finished_on: RFC 3339 UTC finish time.
-        notes: what a reader of the link should know about how the run was sealed.
+        notes: what a human should know about how the run was sealed.
+        allowances: what the project config let the stage do beyond the seal.
+        umask: the umask the runner gave the stage (octal, as its receipt reports it).
     """
 
     stage: str
@@ -77,3 +101,5 @@ class StageRun(JsonModel):
     started_on: str = ""
     finished_on: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    allowances: SandboxAllowances = field(default_factory=SandboxAllowances)
+    umask: str = "0022"

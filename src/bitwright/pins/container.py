@@ -15,6 +15,10 @@ The lock is TOML, one table per image role (``[images.build]`` is the stage imag
 ``containers/relock.py`` writes it after a build (see ``containers/README.md``). A digest of
 all zeros (:data:`UNBUILT_DIGEST`) says honestly that the image was never built from this
 Containerfile: it can be recorded by a host build, never enforced.
+
+Containers are optional: a project without the lock file has no build image. Its pin is
+:data:`NO_IMAGE` with the all-zero digest and Containerfile digest, never enforced; the
+stages run on the host, which the pin's ``how`` says.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ from bitwright.errors import OperationalError
 from bitwright.model.digests import Sha256, is_sha256
 from bitwright.model.pins import ContainerPin
 
-__all__ = ["LOCK_PATH", "UNBUILT_DIGEST", "pin_container", "read_lock_entry"]
+__all__ = ["LOCK_PATH", "NO_IMAGE", "UNBUILT_DIGEST", "pin_container", "read_lock_entry"]
 
 LOCK_PATH = "containers/images.lock"
 UNBUILT_DIGEST = "sha256:" + "0" * 64
 """The lock's digest of an image that was not built yet (no container engine ran)."""
+
+NO_IMAGE = "none"
+"""The image name pinned for a project without an image lock: its stages run on the host."""
 
 _SCHEMA = 1
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
@@ -90,13 +97,30 @@ def pin_container(repo: Path, *, enforced: bool, how: str, role: str = "build") 
         how: how they run (``"host"``, ``"podman"``...), recorded as the honest answer.
         role: which ``[images.ROLE]`` entry of the lock to pin.
 
+    Returns:
+        The pin; :data:`NO_IMAGE` when the project has no lock (containers are optional).
+
     Raises:
-        OperationalError: the lock is missing or malformed; the Containerfile is missing,
+        OperationalError: the lock is malformed (or missing when ``enforced``); the
+            Containerfile is missing,
             differs from the one the image was built from, or does not start ``FROM`` the
             locked base; or ``enforced`` is claimed for an image never built.
     """
-    entry = read_lock_entry(repo, role)
     lock_path = repo / LOCK_PATH
+    if not lock_path.exists() and not lock_path.is_symlink():
+        if enforced:
+            raise OperationalError(
+                f"no image lock {lock_path}: there is no image to run stages in",
+                hint="build the image and lock it: see containers/README.md",
+            )
+        return ContainerPin(
+            image=NO_IMAGE,
+            digest=UNBUILT_DIGEST,
+            containerfile_sha256=Sha256("0" * 64),
+            enforced=False,
+            how=how,
+        )
+    entry = read_lock_entry(repo, role)
     containerfile = repo / entry["containerfile"]
     try:
         data = containerfile.read_bytes()

@@ -68,6 +68,8 @@ def _has_type(value: Any, kind: type) -> bool:
     # bool is an int subclass: `threads: true` must not pass as 1, nor `seed: 0` as a flag.
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if kind is list:  # a YAML list, or the tuple of settings already read
+        return isinstance(value, list | tuple)
     return isinstance(value, kind)
 
 

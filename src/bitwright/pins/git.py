@@ -12,7 +12,13 @@ from bitwright.model.pins import GitPin
 from bitwright.pins._gitcmd import clone_at_commit, git_bytes, git_text, repo_toplevel
 from bitwright.pins.worktree import find_dirty_paths
 
-__all__ = ["clone_at_commit", "pin_git_commit", "redact_url"]
+__all__ = [
+    "clone_at_commit",
+    "head_commit_time",
+    "is_ignored_untracked",
+    "pin_git_commit",
+    "redact_url",
+]
 
 _SHOWN_PATHS = 5
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -41,6 +47,27 @@ def _head_commit(top: Path) -> str:
             f"git repository {top} has no commit yet", hint="commit the project, then build"
         )
     return commit
+
+
+def head_commit_time(repo: Path) -> int:
+    """The committer time of HEAD (seconds since the epoch), or 0 when there is no commit.
+
+    For runs that need ``SOURCE_DATE_EPOCH`` without pinning the tree (development runs).
+    """
+    try:
+        text = git_text(repo, "log", "-1", "--format=%ct")
+    except (ToolError, OperationalError):
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
+def is_ignored_untracked(repo: Path, path: str) -> bool:
+    """Whether ``path`` (relative to ``repo``) exists, is not tracked, and git ignores it.
+
+    Such a file can shape a build without ever being part of the commit a build pins.
+    """
+    listed = git_bytes(repo, "ls-files", "--others", "--ignored", "--exclude-standard", "--", path)
+    return bool(listed.strip())
 
 
 def _remote_url(top: Path) -> str:

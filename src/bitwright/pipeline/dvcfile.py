@@ -10,12 +10,13 @@ half-understood. Paths are made repository-relative (joined with the stage's ``w
 from __future__ import annotations
 
 import posixpath
+import re
 import string
 from pathlib import Path
 from typing import Any
 
 from bitwright.errors import UsageError
-from bitwright.model.pipeline import Pipeline, StageSpec
+from bitwright.model.pipeline import ArtifactSpec, Pipeline, StageSpec
 from bitwright.pipeline._yaml import parse_yaml, read_text
 from bitwright.pipeline.lockfile import LOCK_FILE, LockedFile, LockedStage, load_lock, parse_lock
 
@@ -82,7 +83,11 @@ def parse_pipeline(text: str, *, file: str = DVC_FILE) -> Pipeline:
     if not isinstance(stages, dict):
         raise UsageError(f"{file}: 'stages' must be a mapping of stage names", hint=_FIX_HINT)
     specs = tuple(_stage(file, name, body) for name, body in stages.items())
-    pipeline = Pipeline(stages=specs)
+    pipeline = Pipeline(
+        stages=specs,
+        artifacts=_artifacts(file, data.get("artifacts")),
+        metrics=_top_metrics(file, data.get("metrics")),
+    )
     _check_outs_disjoint(file, pipeline)
     try:
         pipeline.topological()
@@ -121,11 +126,13 @@ def _stage(file: str, name: Any, body: Any) -> StageSpec:
     wdir = _repo_path(where, "wdir", wdir, ".")
     deps = tuple(_repo_path(where, "deps", p, wdir) for p in _entries(where, "deps", body, str))
     outs: list[str] = []
+    kinds: dict[str, list[str]] = {}
     for key in ("outs", "metrics", "plots"):
-        outs.extend(
+        kinds[key] = [
             _repo_path(where, key, _out_path(where, key, e), wdir)
             for e in _entries(where, key, body, (str, dict))
-        )
+        ]
+        outs.extend(kinds[key])
     for dep in deps:
         for out in outs:
             if _overlap(dep, out):
@@ -140,7 +147,54 @@ def _stage(file: str, name: Any, body: Any) -> StageSpec:
         outs=_unique(where, "outs", tuple(outs)),
         params=_params(where, body, wdir),
         wdir=wdir,
+        metrics=tuple(kinds["metrics"]),
+        plots=tuple(kinds["plots"]),
     )
+
+
+# DVC's rule for artifact names (dvc.annotations.ARTIFACT_NAME_REGEX): lowercase words.
+_ARTIFACT_NAME = re.compile(r"[a-z0-9]([a-z0-9-/]*[a-z0-9])?")
+_ARTIFACT_KEYS = frozenset({"path", "type", "desc", "labels", "meta"})
+
+
+def _artifacts(file: str, section: Any) -> tuple[ArtifactSpec, ...]:
+    """The ``artifacts:`` section: name -> {path, type, desc, labels, meta}."""
+    if section is None:
+        return ()
+    if not isinstance(section, dict):
+        raise UsageError(f"{file}: 'artifacts' must be a mapping of names", hint=_FIX_HINT)
+    found: list[ArtifactSpec] = []
+    for name, body in section.items():
+        where = f"{file}: artifact {name!r}"
+        if not isinstance(name, str) or not _ARTIFACT_NAME.fullmatch(name):
+            raise UsageError(
+                f"{where}: invalid artifact name", hint="use lowercase letters, digits and '-'"
+            )
+        if not isinstance(body, dict) or "path" not in body:
+            raise UsageError(f"{where}: expected a mapping with a 'path'", hint=_FIX_HINT)
+        unknown = sorted(set(map(str, body)) - _ARTIFACT_KEYS)
+        if unknown:
+            raise UsageError(f"{where}: unknown key {unknown[0]!r}", hint=_FIX_HINT)
+        texts = {k: body.get(k) or "" for k in ("type", "desc")}
+        labels = body.get("labels") or []
+        if not all(isinstance(v, str) for v in texts.values()) or not (
+            isinstance(labels, list) and all(isinstance(v, str) for v in labels)
+        ):
+            raise UsageError(
+                f"{where}: type and desc are strings, labels a list of strings", hint=_FIX_HINT
+            )
+        path = _repo_path(where, "path", body["path"], ".")
+        found.append(ArtifactSpec(name, path, texts["type"], texts["desc"], tuple(labels)))
+    return tuple(found)
+
+
+def _top_metrics(file: str, section: Any) -> tuple[str, ...]:
+    """The top-level ``metrics:`` list of paths."""
+    if section is None:
+        return ()
+    if not isinstance(section, list) or not all(isinstance(p, str) for p in section):
+        raise UsageError(f"{file}: top-level 'metrics' must be a list of paths", hint=_FIX_HINT)
+    return tuple(_repo_path(f"{file}: metrics", "metrics", p, ".") for p in section)
 
 
 def _entries(where: str, key: str, body: dict[str, Any], kinds: Any) -> list[Any]:

@@ -34,9 +34,11 @@ from bitwright.builder.orchestrate import build_stage
 from bitwright.digest import sha256_file
 from bitwright.errors import CheckFailed, OperationalError, UsageError
 from bitwright.model import Pipeline
+from bitwright.model.variation import Variation
 from bitwright.pins import pin_container, pin_environment
 from bitwright.pipeline import load_params, load_pipeline
 from bitwright.rebuild.compare import FileComparison, Tolerance, Verdict, compare_files
+from bitwright.rebuild.compare.knobs import parallel_knobs
 from bitwright.rebuild.drift import environment_drift
 from bitwright.rebuild.fetch import (
     check_snapshots,
@@ -48,7 +50,13 @@ from bitwright.rebuild.fetch import (
 from bitwright.rebuild.partial import check_materials, place_materials, unmatched
 from bitwright.rebuild.publish import policy_document, write_outputs
 from bitwright.rebuild.report import DataCheck, RebuildReport
-from bitwright.rebuild.stages import PathMatch, compare_stages, stage_tolerances
+from bitwright.rebuild.stages import (
+    PathMatch,
+    StageComparison,
+    StageRole,
+    compare_stages,
+    stage_tolerances,
+)
 from bitwright.rebuild.workspace import checkout_source, fresh_workspace, source_location
 from bitwright.release.layout import ReleaseLayout
 from bitwright.runner import detect_sandbox
@@ -180,6 +188,8 @@ def rebuild_release(
     tolerance: Tolerance | None = None,
     out: Path | None = None,
     notify: Notify = lambda _: None,
+    variation: Variation | None = None,
+    quiet_tools: bool = False,
 ) -> RebuildReport:
     """Rebuild ``release`` from its pinned inputs and compare it stage by stage.
 
@@ -195,6 +205,9 @@ def rebuild_release(
         tolerance: overrides every stage's ``compare.<stage>`` tolerance of params.yaml.
         out: where to write ``report.md`` and the signed ``vsa.intoto.json``.
         notify: receives one line per step.
+        variation: rebuild every stage under this variation (a nightly's; the caller
+            chooses the workspace of a build-path or file-order variation).
+        quiet_tools: send DVC's output to ``notify`` line by line instead of stderr.
 
     Returns:
         The report; its verdict says whether the release was reproduced.
@@ -286,7 +299,18 @@ def rebuild_release(
     compare = originals.comparer(ws, tolerances)
     original_links = _links(layout.links)
     if stage is not None:
-        report = _rebuild_one(run, ws, pipeline, stage, original_links, originals, key, compare)
+        report = _rebuild_one(
+            run,
+            ws,
+            pipeline,
+            stage,
+            original_links,
+            originals,
+            key,
+            compare,
+            variation,
+            quiet_tools,
+        )
         products = {
             p: str(h["sha256"])
             for p, h in original_links.get(stage, {}).get("products", {}).items()
@@ -295,7 +319,14 @@ def rebuild_release(
 
     with run.step("build", "rebuilding the pipeline sealed, signed with the verifier key"):
         try:
-            build(ws, key_path=key, force=True, notify=notify)
+            build(
+                ws,
+                key_path=key,
+                force=True,
+                notify=notify,
+                variation=variation,
+                quiet_tools=quiet_tools,
+            )
         except CheckFailed as exc:
             failed = run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
             return _publish(failed, out, subjects, resource_uri, policy_doc, key)
@@ -303,6 +334,7 @@ def rebuild_release(
         rows, first_divergent = compare_stages(
             pipeline.topological(), original_links, _links(ProjectPaths(ws).links), compare
         )
+        rows = _name_knobs(rows, pipeline, ws, run)
         subject_rows = tuple(
             _compare_subject(layout, ws, name, pipeline, tolerances) for name in sorted(subjects)
         )
@@ -315,6 +347,25 @@ def rebuild_release(
         subjects=subject_rows,
     )
     return _publish(report, out, subjects, resource_uri, policy_doc, key)
+
+
+def _name_knobs(
+    rows: Sequence[StageComparison], pipeline: Pipeline, ws: Path, run: _Run
+) -> tuple[StageComparison, ...]:
+    """Name the declared parameters that make a stage nondeterministic (``n_jobs=2``...)."""
+    files = {f for spec in pipeline.stages for f in spec.param_files if (ws / f).is_file()}
+    params = {f: load_params(ws, f) for f in sorted(files)}
+    named: list[StageComparison] = []
+    for row in rows:
+        knobs = parallel_knobs(params, pipeline.stage(row.stage).params)
+        lines = [k.describe() for k in knobs]
+        if lines and row.role in (StageRole.FIRST_DIVERGENT, StageRole.DIVERGENT):
+            named_knobs = tuple(f"{k.key}={k.value!r}" for k in knobs)
+            row = replace(row, note="; ".join([row.note, *lines]), knobs=named_knobs)
+        elif lines:
+            run.notes.extend(f"stage {row.stage} ({row.verdict.value}): {line}" for line in lines)
+        named.append(row)
+    return tuple(named)
 
 
 def _compare_subject(
@@ -334,13 +385,16 @@ def _compare_subject(
     )
 
 
-def _reason(verdict: Verdict, first: str | None, rows: Sequence[Any]) -> str:
+def _reason(verdict: Verdict, first: str | None, rows: Sequence[StageComparison]) -> str:
     if verdict is Verdict.REPRODUCED:
         return "every stage and every released artifact was rebuilt bit for bit"
     if verdict is Verdict.REPRODUCED_WITHIN_TOLERANCE:
         return "the rebuilt outputs equal the released ones within the declared tolerances"
     if first is not None:
-        return f"stage {first!r} gave other products from the same materials"
+        knobs = [k for r in rows if r.stage == first for k in r.knobs]
+        return f"stage {first!r} gave other products from the same materials" + (
+            f" ({', '.join(knobs)} can make it nondeterministic)" if knobs else ""
+        )
     failed = [r.stage for r in rows if r.verdict is Verdict.FAILED]
     if failed:
         return f"stage {failed[0]!r} could not be compared"
@@ -356,6 +410,8 @@ def _rebuild_one(
     originals: _Originals,
     key: Path,
     compare: Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]],
+    variation: Variation | None,
+    quiet_tools: bool,
 ) -> RebuildReport:
     original = original_links.get(stage)
     if original is None:
@@ -374,11 +430,19 @@ def _rebuild_one(
         )
     with run.step("build", f"rebuilding stage {stage} alone, sealed"):
         try:
-            link = build_stage(ws, stage, key_path=key, notify=run.notify)
+            link = build_stage(
+                ws,
+                stage,
+                key_path=key,
+                notify=run.notify,
+                variation=variation,
+                quiet_tools=quiet_tools,
+            )
         except CheckFailed as exc:
             return run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
     payload, _ = read_link(link)
     rows, first = compare_stages([stage], {stage: original}, {stage: payload}, compare)
+    rows = _name_knobs(rows, pipeline, ws, run)
     return run.report(
         rows[0].verdict, _reason(rows[0].verdict, first, rows), stages=rows, first_divergent=first
     )

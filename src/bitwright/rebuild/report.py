@@ -7,6 +7,7 @@ the signed VSA.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,7 @@ def report_markdown(report: RebuildReport) -> str:
                 f"| {s.verdict.value} ({s.role.value}) | {_cell(s.note)} |"
             )
         lines.append("")
+    lines += _products_table(report.stages)
     if report.subjects:
         lines += ["## Released artifacts", "", "| artifact | verdict | detail |", "|---|---|---|"]
         lines += [
@@ -152,25 +154,75 @@ def report_markdown(report: RebuildReport) -> str:
     return "\n".join(lines)
 
 
+def _table(title: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A Markdown section holding one table; the cells are given as they are shown."""
+    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _products_table(stages: tuple[StageComparison, ...]) -> list[str]:
+    """Every product of every stage, intermediate ones included, with both digests."""
+    rows = [
+        (f"`{s.stage}`", f"`{_cell(p.path)}`", p.status.value, f"`{p.original or '-'}`",
+         f"`{p.rebuilt or '-'}`")
+        for s in stages
+        for p in s.products
+    ]  # fmt: skip
+    if not rows:
+        return []
+    header = ("stage", "product", "status", "original sha256", "rebuilt sha256")
+    return _table("Products", header, rows)
+
+
 def _difference_tables(files: tuple[FileComparison, ...]) -> list[str]:
-    tensors = [(f.path, t) for f in files for t in f.tensors if not t.bit_exact]
-    fields = [(f.path, d) for f in files for d in f.fields]
     lines: list[str] = []
+    summaries = [
+        (f"`{f.path}`", s.compared, s.differing, s.numeric_differing, _number(s.max_abs),
+         _number(s.max_rel))
+        for f in files
+        if (s := f.summary) is not None
+    ]  # fmt: skip
+    if summaries:
+        lines += _table(
+            "Numbers that differ",
+            ("file", "values compared", "differing", "numbers differing", "max abs", "max rel"),
+            summaries,
+        )
+    columns = [
+        (f"`{f.path}`", f"`{_cell(c.name)}`", c.kind, f"{c.differing}/{c.total}",
+         _number(c.max_abs), _number(c.max_rel))
+        for f in files
+        for c in f.columns
+    ]  # fmt: skip
+    if columns:
+        lines += _table(
+            "Columns that differ",
+            ("file", "column", "kind", "differing", "max abs", "max rel"),
+            columns,
+        )
+    tensors = [
+        (f"`{f.path}`", f"`{t.name}`", t.dtype, list(t.shape), f"{t.differing}/{t.total}",
+         _number(t.max_abs), _number(t.max_rel), t.max_ulp)
+        for f in files
+        for t in f.tensors
+        if not t.bit_exact
+    ]  # fmt: skip
     if tensors:
-        lines += ["## Tensors that differ", ""]
-        lines += ["| file | tensor | dtype | shape | differing | max abs | max rel | max ULP |"]
-        lines.append("|---|---|---|---|---|---|---|---|")
-        for path, t in tensors:
-            lines.append(
-                f"| `{path}` | `{t.name}` | {t.dtype} | {list(t.shape)} | "
-                f"{t.differing}/{t.total} | {_number(t.max_abs)} | {_number(t.max_rel)} | "
-                f"{t.max_ulp} |"
-            )
-        lines.append("")
+        lines += _table(
+            "Tensors that differ",
+            ("file", "tensor", "dtype", "shape", "differing", "max abs", "max rel", "max ULP"),
+            tensors,
+        )
+    fields = [
+        (f"`{f.path}`", f"`{d.path}`", _cell(d.original), _cell(d.rebuilt))
+        for f in files
+        for d in f.fields
+    ]
     if fields:
-        lines += ["## Fields that differ", "", "| file | field | original | rebuilt |"]
-        lines.append("|---|---|---|---|")
-        for path, d in fields:
-            lines.append(f"| `{path}` | `{d.path}` | {_cell(d.original)} | {_cell(d.rebuilt)} |")
-        lines.append("")
+        lines += _table(
+            "Fields that differ (the worst of each file)",
+            ("file", "field", "original", "rebuilt"),
+            fields,
+        )
     return lines

@@ -95,6 +95,8 @@ class StageComparison:
         products: per-path comparison of the products.
         files: file comparisons of differing products whose original bytes exist.
         note: one line for a human, "" when there is nothing to add.
+        knobs: declared parameters that can make the stage nondeterministic
+            (``params.yaml train.n_jobs=2``), named by the rebuild.
     """
 
     stage: str
@@ -104,6 +106,7 @@ class StageComparison:
     products: tuple[PathMatch, ...]
     files: tuple[FileComparison, ...] = ()
     note: str = ""
+    knobs: tuple[str, ...] = ()
 
     @property
     def materials_matched(self) -> bool:
@@ -135,6 +138,7 @@ class StageComparison:
             "products": [p.to_json() for p in self.products],
             "files": [f.to_json() for f in self.files],
             "note": self.note,
+            "knobs": list(self.knobs),
         }
 
 

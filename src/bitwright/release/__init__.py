@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bitwright.release.aibom import (
         AIBOM_FILE,
         ModelFacts,
+        ReleasedFile,
         aibom_subjects,
         build_aibom,
         flatten_metrics,
@@ -29,6 +30,7 @@ __all__ = [
     "AIBOM_FILE",
     "MODEL_SIGNATURE_FILE",
     "ModelFacts",
+    "ReleasedFile",
     "aibom_subjects",
     "build_aibom",
     "flatten_metrics",
@@ -42,7 +44,7 @@ __getattr__, __dir__ = lazy_names(
     {
         # Reading a BOM needs only the light _aibom_check (aibom re-exports the same objects).
         **dict.fromkeys(("AIBOM_FILE", "aibom_subjects", "validate_aibom"), "_aibom_check"),
-        **dict.fromkeys(("ModelFacts", "build_aibom", "flatten_metrics"), "aibom"),
+        **dict.fromkeys(("ModelFacts", "ReleasedFile", "build_aibom", "flatten_metrics"), "aibom"),
         **dict.fromkeys(("MODEL_SIGNATURE_FILE", "sign_model", "verify_model"), "modelsig"),
     },
 )

@@ -52,17 +52,17 @@ def validate_aibom(text: str) -> None:
 
 
 def aibom_subjects(text: str) -> dict[str, Sha256]:
-    """Return the file digests an AI BOM claims for the model, to check against the artifacts.
+    """Return the file digests an AI BOM claims for its models, to check against the artifacts.
 
     Args:
         text: the JSON text of ``aibom.cdx.json``.
 
     Returns:
-        Release-relative path -> sha256 of every file of the model.
+        Release-relative path -> sha256 of every file of every model.
 
     Raises:
-        VerificationFailed: the BOM has no single model with files and sha256 digests, or
-            the model's tree digest disagrees with its files.
+        VerificationFailed: the BOM has no model, a model without files or sha256 digests,
+            a file listed twice, or a model whose tree digest disagrees with its files.
     """
     try:
         document = json.loads(text)
@@ -70,9 +70,19 @@ def aibom_subjects(text: str) -> dict[str, Sha256]:
         models = [c for c in components if c.get("type") == "machine-learning-model"]
     except (ValueError, AttributeError, TypeError) as exc:
         raise _malformed(f"it is not a CycloneDX JSON document ({exc})") from exc
-    if len(models) != 1:
-        raise _malformed(f"it describes {len(models)} models, expected exactly one")
-    ml_model = models[0]
+    if not models:
+        raise _malformed("it describes no model")
+    files: dict[str, Sha256] = {}
+    for ml_model in models:
+        own = _model_files(ml_model)
+        for name, digest in own.items():
+            if name in files:
+                raise _malformed(f"the model file {name!r} is listed twice")
+            files[name] = digest
+    return files
+
+
+def _model_files(ml_model: Mapping[str, Any]) -> dict[str, Sha256]:
     files: dict[str, Sha256] = {}
     for item in ml_model.get("components", []):
         if not isinstance(item, dict) or item.get("type") != "file":

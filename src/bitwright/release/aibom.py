@@ -2,9 +2,12 @@
 
 :func:`build_aibom` writes the JSON text of ``aibom.cdx.json``:
 
-* the model, a ``machine-learning-model`` component whose ``modelCard`` gives its task,
+* each model, a ``machine-learning-model`` component whose ``modelCard`` gives its task,
   architecture, datasets and metrics; its released files are nested ``file`` components with
-  their sha256, and the model's own SHA-256 is the bitwright tree digest over them;
+  their sha256, and the model's own SHA-256 is the bitwright tree digest over them; the stage
+  that made it, its file format and its DVC artifact name and labels are properties;
+* every other released file: metrics and plots as ``data`` components, anything else as a
+  ``file`` component, each with its sha256 and the stage that made it;
 * each data snapshot, a ``data`` component with its sha256 (and DVC md5 as a property);
 * the framework and every installed Python distribution, ``library`` components with purls;
 * the dependency graph model -> datasets and model -> framework.
@@ -52,6 +55,7 @@ from bitwright.release._aibom_check import AIBOM_FILE, aibom_subjects, validate_
 __all__ = [
     "AIBOM_FILE",
     "ModelFacts",
+    "ReleasedFile",
     "aibom_subjects",
     "build_aibom",
     "flatten_metrics",
@@ -84,6 +88,10 @@ class ModelFacts:
         description: one paragraph on the model.
         architecture_family: the family (``multilayer perceptron``); ``architecture`` if empty.
         dataset_licences: a dataset's path -> its licence; a dataset not named has none.
+        stage: the pipeline stage that produced it ("" if unknown).
+        format: its file format (``pickle``, ``joblib``, ``safetensors``, ``onnx``...).
+        artifact: its name in the ``artifacts:`` of ``dvc.yaml`` ("" if not declared).
+        labels: its labels there.
     """
 
     name: str
@@ -98,6 +106,32 @@ class ModelFacts:
     description: str
     architecture_family: str = ""
     dataset_licences: Mapping[str, str] = field(default_factory=dict)
+    stage: str = ""
+    format: str = ""
+    artifact: str = ""
+    labels: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """The model's ``bom-ref``."""
+        return f"model:{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class ReleasedFile:
+    """A released file that is not a model's.
+
+    Attributes:
+        path: its path in the release (release-relative POSIX).
+        sha256: its digest.
+        role: ``metrics`` or ``plots`` (described as data), or ``file``.
+        stage: the pipeline stage that produced it ("" if unknown).
+    """
+
+    path: str
+    sha256: Sha256
+    role: str = "file"
+    stage: str = ""
 
 
 def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float | int | str]:
@@ -134,7 +168,7 @@ def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float | int | str]:
 
 
 def build_aibom(
-    model: ModelFacts,
+    model: ModelFacts | Sequence[ModelFacts],
     *,
     packages: Sequence[str],
     python: str,
@@ -142,11 +176,12 @@ def build_aibom(
     commit: str,
     serial_seed: str,
     timestamp: datetime,
+    files: Sequence[ReleasedFile] = (),
 ) -> str:
-    """Return the JSON text of the CycloneDX 1.6 ML-BOM of a released model.
+    """Return the JSON text of the CycloneDX 1.6 ML-BOM of a release.
 
     Args:
-        model: the model's facts.
+        model: the facts of the released model, or of each of them (at least one).
         packages: the installed Python distributions as ``name==version`` lines
             (``EnvironmentPin.packages``); each becomes a ``library`` component.
         python: the interpreter (``CPython 3.11.7``).
@@ -155,6 +190,7 @@ def build_aibom(
         serial_seed: what the serial number is derived from (the provenance's subject digest
             or the commit); the same seed gives the same serial number.
         timestamp: the BOM's time; timezone-aware (use the commit time for reproducibility).
+        files: the released files that belong to no model (metrics, plots, documents).
 
     Returns:
         Indented JSON text ending in a newline; the same arguments give the same bytes.
@@ -163,13 +199,25 @@ def build_aibom(
         OperationalError: the facts cannot describe a model (no files, a digest that is not
             sha256, a naive timestamp, a package line that is not ``name==version``).
     """
-    _check_facts(model, timestamp)
+    models = [model] if isinstance(model, ModelFacts) else list(model)
+    if not models:
+        raise OperationalError(
+            f"the release has no model to describe in {AIBOM_FILE}",
+            hint="declare the model in the artifacts: of dvc.yaml (type: model)",
+        )
+    for facts in models:
+        _check_facts(facts, timestamp)
     libraries = _library_components(packages)
-    framework = _framework_component(model.framework, libraries)
-    datasets = [
-        _dataset_component(pin, model.dataset_licences.get(pin.path)) for pin in model.datasets
-    ]
-    ml_model = _model_component(model, source_uri=source_uri, commit=commit)
+    frameworks = {
+        f.framework: _framework_component(f.framework, libraries) for f in models if f.framework
+    }
+    pins = {pin.path: (pin, f) for f in models for pin in f.datasets}
+    datasets = {
+        path: _dataset_component(pin, f.dataset_licences.get(pin.path))
+        for path, (pin, f) in sorted(pins.items())
+    }
+    ml_models = [_model_component(f, source_uri=source_uri, commit=commit) for f in models]
+    others = [_released_component(f) for f in files]
     tool = Component(type=ComponentType.APPLICATION, name="bitwright", version=__version__)
     metadata = BomMetaData(
         timestamp=timestamp,
@@ -183,13 +231,18 @@ def build_aibom(
     bom = Bom(
         serial_number=uuid.uuid5(_SERIAL_NAMESPACE, serial_seed),
         metadata=metadata,
-        components=[ml_model, *datasets, *libraries.values()],
+        components=[*ml_models, *others, *datasets.values(), *libraries.values()],
     )
-    if framework.bom_ref.value not in libraries:
-        bom.components.add(framework)
-    bom.register_dependency(ml_model, [*datasets, framework])
+    for framework in frameworks.values():
+        if framework.bom_ref.value not in libraries:
+            bom.components.add(framework)
+    for facts, component in zip(models, ml_models, strict=True):
+        used = [datasets[pin.path] for pin in facts.datasets]
+        framework_used = [frameworks[facts.framework]] if facts.framework else []
+        bom.register_dependency(component, [*used, *framework_used])
     document = json.loads(JsonV1Dot6(bom).output_as_string())
-    _add_ml_details(document, model)
+    for facts in models:
+        _add_ml_details(document, facts)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -246,6 +299,7 @@ def _library(name: str, version: str, *, role: str = "") -> Component:
 
 
 def _framework_component(framework: str, libraries: Mapping[str, Component]) -> Component:
+    """The library a model's framework names; the installed one when it is installed."""
     parts = framework.split()
     if len(parts) != 2:
         raise OperationalError(
@@ -313,20 +367,48 @@ def _model_component(model: ModelFacts, *, source_uri: str, commit: str) -> Comp
                 type=ExternalReferenceType.VCS, url=XsUri(vcs), comment=f"commit {commit}"
             )
         )
+    described = {
+        "framework": model.framework,
+        "stage": model.stage,
+        "format": model.format,
+        "artifact": model.artifact,
+    }
+    properties = [
+        *(Property(name=f"{_PREFIX}{k}", value=v) for k, v in described.items() if v),
+        *(Property(name=f"{_PREFIX}label", value=label) for label in model.labels),
+        Property(name=f"{_PREFIX}sha256-of", value=_TREE_NOTE),
+    ]
     return Component(
         type=ComponentType.MACHINE_LEARNING_MODEL,
         name=model.name,
         version=model.version,
         description=model.description,
-        bom_ref=f"model:{model.name}@{model.version}",
+        bom_ref=model.ref,
         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=tree_sha256(model.files))],
         licenses=[LicenseFactory().make_from_string(model.licence)] if model.licence else [],
         external_references=references,
-        properties=[
-            Property(name=f"{_PREFIX}framework", value=model.framework),
-            Property(name=f"{_PREFIX}sha256-of", value=_TREE_NOTE),
-        ],
+        properties=properties,
         components=files,
+    )
+
+
+def _released_component(released: ReleasedFile) -> Component:
+    """A released file of no model: metrics and plots as data, anything else as a file."""
+    if not is_sha256(released.sha256):
+        raise OperationalError(
+            f"released file {released.path}: {released.sha256!r} is not a sha256 digest",
+            hint="pass lowercase hex sha256 digests (bitwright.digest)",
+        )
+    data = released.role in ("metrics", "plots")
+    properties = [Property(name=f"{_PREFIX}role", value=released.role)]
+    if released.stage:
+        properties.append(Property(name=f"{_PREFIX}stage", value=released.stage))
+    return Component(
+        type=ComponentType.DATA if data else ComponentType.FILE,
+        name=released.path,
+        bom_ref=f"released:{released.path}",
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=released.sha256)],
+        properties=properties,
     )
 
 
@@ -334,7 +416,7 @@ def _add_ml_details(document: dict[str, Any], model: ModelFacts) -> None:
     """Add what cyclonedx-python-lib cannot express yet: the model card, dataset details."""
     by_ref = {c["bom-ref"]: c for c in document["components"]}
     dataset_refs = [f"data:{pin.path}" for pin in model.datasets]
-    by_ref[f"model:{model.name}@{model.version}"]["modelCard"] = {
+    by_ref[model.ref]["modelCard"] = {
         "modelParameters": {
             "task": model.task,
             "architectureFamily": model.architecture_family or model.architecture,

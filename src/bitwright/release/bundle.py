@@ -8,14 +8,11 @@ since the build is refused.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -27,8 +24,7 @@ from bitwright.builder import ProjectPaths
 from bitwright.digest import default_cache, digest_tree, sha256_file
 from bitwright.errors import KeyProblem, OperationalError
 from bitwright.model import BuildPins, Sha256
-from bitwright.pipeline import load_params
-from bitwright.release.aibom import ModelFacts, build_aibom, flatten_metrics
+from bitwright.release.aibom_facts import release_aibom
 from bitwright.release.layout import ReleaseLayout
 from bitwright.release.modelsig import sign_model
 from bitwright.release.readme import release_readme
@@ -89,7 +85,9 @@ def bundle_release(
         layout.keys.mkdir()
         owner_pub = layout.keys / f"owner.{keyid8(signer.public_key)}.pub"
         owner_pub.write_bytes(_public_pem(key))
-        layout.aibom.write_text(_aibom(paths.repo, statement, subjects, pins), encoding="utf-8")
+        layout.aibom.write_text(
+            release_aibom(paths.repo, statement, subjects, pins), encoding="utf-8"
+        )
         copied = _copied_digests(layout, subjects)
         sign_model(layout.artifacts, key, layout.model_signature, digests=copied)
         layout.readme.write_text(
@@ -178,38 +176,4 @@ def _public_pem(key: Path) -> bytes:
         raise KeyProblem(f"cannot read private key {key}: {exc}") from None
     return private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def _aibom(repo: Path, statement: Statement, subjects: Mapping[str, str], pins: BuildPins) -> str:
-    params = load_params(repo)
-    facts: Mapping[str, Any] = params.get("release") or {}
-    metrics: dict[str, Any] = {}
-    for subject in sorted(subjects):
-        if subject.endswith("metrics.json"):
-            metrics = json.loads((repo / subject).read_text(encoding="utf-8"))
-            break
-    licences = {p.path: str(facts.get("data_licence", "")) for p in pins.data}
-    model = ModelFacts(
-        name=str(facts.get("name", repo.name)),
-        version=str(facts.get("version", pins.git.commit[:12])),
-        task=str(facts.get("task", "unspecified")),
-        architecture=str(facts.get("architecture", "unspecified")),
-        architecture_family=str(facts.get("architecture_family", "")),
-        framework=f"pytorch {pins.environment.torch}".strip(),
-        files={name: Sha256(digest) for name, digest in subjects.items()},
-        metrics=flatten_metrics(metrics),
-        datasets=pins.data,
-        licence=str(facts.get("licence", "NOASSERTION")),
-        description=str(facts.get("description", "")),
-        dataset_licences={k: v for k, v in licences.items() if v},
-    )
-    return build_aibom(
-        model,
-        packages=pins.environment.packages,
-        python=pins.environment.python,
-        source_uri=pins.git.remote_url,
-        commit=pins.git.commit,
-        serial_seed=f"{pins.git.commit}:{statement.to_json()['subject']}",
-        timestamp=dt.datetime.fromtimestamp(pins.git.commit_time, dt.UTC),
     )

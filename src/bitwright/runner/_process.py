@@ -42,7 +42,7 @@ def run_logged(
     echo: bool,
     channel: StatusChannel | None = None,
     pass_fds: Sequence[int] = (),
-    umask: int = -1,
+    umask: int | None = None,
 ) -> Finished:
     """Run ``command`` to its end with stdin closed, logging and digesting its output.
 
@@ -56,7 +56,7 @@ def run_logged(
         channel: where the sandbox tool reports whether the stage ran (its write end was
             passed to ``wrap``); a tool that failed before running the stage raises.
         pass_fds: further descriptors the command inherits (the runner receipt's).
-        umask: the umask the command starts with (-1: this process's).
+        umask: the child's umask; None inherits this process's.
 
     Raises:
         ToolError: the command could not be started, or the sandbox tool failed to set up.
@@ -71,7 +71,7 @@ def run_logged(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             pass_fds=(*pass_fds, *((channel.write_fd,) if channel else ())),
-            umask=umask,
+            umask=-1 if umask is None else umask,
         )
     except OSError as exc:
         raise ToolError(

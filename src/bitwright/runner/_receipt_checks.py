@@ -79,6 +79,7 @@ class _Problem:
     observed: Any
     where: str
     hint: str
+    missing: bool = False  # a record the declaration needs was not written at all
 
     def message(self) -> str:
         return (
@@ -87,15 +88,25 @@ class _Problem:
         )
 
 
-def check_receipts(stage: str, expected: Expectation, receipts: StageReceipts) -> None:
+def check_receipts(
+    stage: str, expected: Expectation, receipts: StageReceipts, *, required: bool = True
+) -> None:
     """Check every receipt of a run against what was declared for it.
+
+    Args:
+        stage: the stage, for the message.
+        expected: what was declared.
+        receipts: what the stage's processes wrote.
+        required: a record the declaration needs must exist (False: only what was written
+            is checked, for runs nothing attests).
 
     Raises:
         ReceiptMismatch: a record is missing or contradicts the declaration; the message
             names the setting, the declared and the observed value, and where it was seen.
     """
     for problem in _problems(expected, receipts):
-        raise ReceiptMismatch(stage, problem.message(), hint=problem.hint)
+        if required or not problem.missing:
+            raise ReceiptMismatch(stage, problem.message(), hint=problem.hint)
 
 
 def _problems(expected: Expectation, receipts: StageReceipts) -> Iterator[_Problem]:
@@ -112,7 +123,7 @@ def _runner_problems(expected: Expectation, receipts: StageReceipts) -> Iterator
     if runner is None:
         yield _Problem(
             "runner receipt", "written before the command", "none", "(the stage never started)",
-            "the sandbox could not start the stage; read its stderr log",
+            "the sandbox could not start the stage; read its stderr log", missing=True,
         )  # fmt: skip
         return
     if runner.umask != expected.umask:
@@ -131,6 +142,7 @@ def _python_problems(expected: Expectation, receipts: StageReceipts) -> Iterator
         yield _Problem(
             "Python receipt", "written at exit", "none", "(the stage's Python process)",
             "let the interpreter exit normally: os._exit and signals skip its receipt",
+            missing=True,
         )  # fmt: skip
     want_hash = 0 if settings.pythonhashseed == 0 else 1
     for receipt in receipts.python:
@@ -186,7 +198,7 @@ def _params_problems(expected: Expectation, python: Sequence[PythonReceipt]) -> 
             yield _Problem(
                 path, "read by the stage", "never opened", "by any Python process",
                 "read the parameters from this file, or remove them from the stage's params "
-                "in dvc.yaml",
+                "in dvc.yaml", missing=True,
             )  # fmt: skip
         for observed in sorted(seen - {digest}):
             yield _Problem(
@@ -261,7 +273,7 @@ def _unseeded(
             yield _Problem(
                 "generators", "seeded by bitwright.stagekit", f"no receipt for {missing}",
                 f"in process {receipt.pid}", "the stage must only write receipts through "
-                "bitwright.stagekit",
+                "bitwright.stagekit", missing=True,
             )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ def sealed_environment(
     path_dirs: Sequence[str],
     extra: Mapping[str, str] | None = None,
     host: Mapping[str, str] | None = None,
+    pass_through: Sequence[str] = (),
 ) -> dict[str, str]:
     """Return the complete environment a sealed stage starts with.
 
@@ -49,6 +50,9 @@ def sealed_environment(
         extra: further variables (the receipt and trace paths, ``PYTHONPATH``); they may
             not change a determinism variable.
         host: the caller's environment for :data:`ALLOWED_HOST_VARS` (default: ``os.environ``).
+        pass_through: further names taken from ``host`` when set (DVC's variables and the
+            project's allowances, see :mod:`bitwright.runner.allowances`); a determinism
+            variable or one of ``extra`` still wins over them.
 
     Returns:
         The variables, sorted by name.
@@ -79,7 +83,8 @@ def sealed_environment(
         "DVC_NO_ANALYTICS": "1",
         DETERMINISM_ENV: json.dumps(settings.to_json(), sort_keys=True, separators=(",", ":")),
     }
-    env.update({name: source[name] for name in ALLOWED_HOST_VARS if name in source})
+    passed = (*ALLOWED_HOST_VARS, *pass_through)
+    env.update({name: source[name] for name in passed if name in source})
     env.update(determinism)
     env.update(extra)
     return dict(sorted(env.items()))

@@ -22,8 +22,10 @@ from bitwright.errors import StageFailed, UndeclaredInput, UsageError
 from bitwright.model.digests import ArtifactMap
 from bitwright.model.pins import DeterminismSettings
 from bitwright.model.pipeline import StageSpec
-from bitwright.model.receipt import StageReceipts
-from bitwright.model.run import StageRun
+from bitwright.model.receipt import RunnerReceipt, StageReceipts
+from bitwright.model.run import SandboxAllowances, StageRun
+from bitwright.model.variation import Variation
+from bitwright.runner import allowances as allow
 from bitwright.runner._base import SANDBOX_PRIVATE_DIR, Sandbox
 from bitwright.runner._outputs import OutputStaging
 from bitwright.runner._process import Finished, StatusChannel, run_logged
@@ -46,6 +48,7 @@ from bitwright.runner.trace import (
     install_trace_hook,
     undeclared_reads,
 )
+from bitwright.runner.variations import umask_of, vary_environment, vary_sandbox
 from bitwright.runner.view import HIDDEN, Bind, RepoView, is_under
 from bitwright.stagekit import RECEIPT_ENV
 
@@ -97,6 +100,8 @@ def run_sealed(
     log_dir: Path,
     echo: bool = True,
     host_env: Mapping[str, str] | None = None,
+    allowances: SandboxAllowances | None = None,
+    variation: Variation | None = None,
 ) -> StageRun:
     """Run ``argv`` as ``stage``, sealed by ``sandbox``, and report what happened.
 
@@ -118,6 +123,10 @@ def run_sealed(
         host_env: the caller's environment, for the few variables a sealed stage may take
             from it (:data:`bitwright.runner.environment.ALLOWED_HOST_VARS`; default:
             this process's).
+        allowances: what the project lets this stage do beyond the seal (see
+            :mod:`bitwright.runner.allowances`); recorded in the run.
+        variation: differences from the normal run to apply (a nightly rebuild's): its
+            variables, umask and host name (:mod:`bitwright.runner.variations`).
 
     Returns:
         The run, whatever its exit status; see :func:`judge`.
@@ -130,6 +139,8 @@ def run_sealed(
     if not argv:
         raise UsageError(f"stage {stage.name!r} has no command", hint="give it a cmd in dvc.yaml")
     root = repo.resolve()
+    granted = allowances or SandboxAllowances()
+    sandbox = allow.with_network(vary_sandbox(sandbox, variation), granted)
     _refuse_hidden(stage)
     materials = digest([*stage.deps, *stage.param_files])
     toolchain = toolchain_paths(root)
@@ -145,7 +156,18 @@ def run_sealed(
     outcome = _run_privately(
         stage,
         argv,
-        _Setup(root, view, cwd, toolchain, sandbox, settings, source_date_epoch, host_env),
+        _Setup(
+            root,
+            view,
+            cwd,
+            toolchain,
+            sandbox,
+            settings,
+            source_date_epoch,
+            host_env,
+            granted,
+            variation,
+        ),  # fmt: skip
         log_dir=log_dir,
         echo=echo,
     )
@@ -163,12 +185,14 @@ def run_sealed(
         stdout_sha256=finished.stdout_sha256,
         stderr_sha256=finished.stderr_sha256,
         sandbox=sandbox.report(strict=strict),
-        environment=outcome.environment,
+        environment=allow.recorded_environment(outcome.environment, granted),
         receipts=outcome.receipts,
         undeclared_reads=outcome.reads,
         started_on=outcome.started_on,
         finished_on=outcome.finished_on,
         notes=() if sandbox.remaps else (_WEAK_NOTE,),
+        allowances=granted,
+        umask=f"{outcome.umask:04o}",
     )
 
 
@@ -184,6 +208,8 @@ class _Setup:
     settings: DeterminismSettings
     epoch: int
     host_env: Mapping[str, str] | None
+    granted: SandboxAllowances
+    variation: Variation | None
 
 
 @dataclass(frozen=True)
@@ -197,6 +223,7 @@ class _Outcome:
     receipts: StageReceipts
     reads: tuple[str, ...]
     strays: tuple[str, ...]
+    umask: int
 
 
 def _run_privately(
@@ -216,21 +243,28 @@ def _run_privately(
         install_trace_hook(private / "hook")
         env = stage_environment(
             stage, repo=root, settings=setup.settings, source_date_epoch=setup.epoch,
-            private=seen, host_env=setup.host_env,
+            private=seen, host_env=setup.host_env, allowances=setup.granted,
         )  # fmt: skip
+        env = vary_environment(env, setup.variation, setup.settings)
+        umask = umask_of(setup.variation)
+        umask = RUNNER_UMASK if umask is None else umask
         staging = OutputStaging.prepare(setup.view, scratch_in=log_dir if sandbox.remaps else None)
         try:
+            allowed = allow.writable_binds(
+                setup.granted, root=root, scratch=private, sandbox=sandbox, outs=stage.outs
+            )
             started_on, finished, finished_on = _run_wrapped(
                 sandbox,
                 shim_argv(argv, runner_receipt.fileno()),
                 view=setup.view,
-                writable=[*staging.binds(), Bind(private, seen)],
+                writable=[*staging.binds(), *allowed, Bind(private, seen)],
                 env=env,
                 cwd=setup.cwd,
                 host_cwd=root if sandbox.remaps else setup.cwd,
                 logs=log_paths(log_dir, stage.name),
                 echo=echo,
                 receipt_fd=runner_receipt.fileno(),
+                umask=umask,
             )
             runner = parse_runner_receipt(os.pread(runner_receipt.fileno(), _RECEIPT_LIMIT, 0))
             return _Outcome(
@@ -238,11 +272,12 @@ def _run_privately(
                 finished,
                 finished_on,
                 env,
-                read_receipts(private / "receipt.jsonl", runner),
+                read_receipts(private / "receipt.jsonl", _recorded(runner, setup.granted)),
                 undeclared_reads(
                     private / "trace", repo=root, stage=stage, allowed_extra=setup.toolchain
                 ),
                 tuple(staging.collect()) if finished.returncode == 0 else (),
+                umask,
             )
         finally:
             staging.cleanup()
@@ -254,6 +289,7 @@ def judge(
     settings: DeterminismSettings,
     strict: bool,
     param_files: Sequence[str] = (),
+    receipt_required: bool = True,
 ) -> None:
     """Fail a run that must not be attested; in warn mode undeclared reads are the caller's.
 
@@ -263,6 +299,8 @@ def judge(
         strict: undeclared reads fail the stage.
         param_files: the stage's parameter files (their digests are among the materials):
             every Python process of the stage that read one must have read those bytes.
+        receipt_required: a record the declaration needs must exist (a development run,
+            which nothing attests, is held only to the receipts it wrote).
 
     Raises, in this order:
         StageFailed: the command exited non-zero (UndeclaredInput when, in strict mode, it
@@ -293,11 +331,11 @@ def judge(
     expected = Expectation(
         settings=settings,
         environment=run.environment,
-        umask=f"{RUNNER_UMASK:04o}",
+        umask=run.umask,
         params={p: run.materials[p] for p in param_files if p in run.materials},
         python=is_python_command(run.command),
     )
-    check_receipts(run.stage, expected, run.receipts)
+    check_receipts(run.stage, expected, run.receipts, required=receipt_required)
     if strict and reads:
         raise UndeclaredInput(
             run.stage,
@@ -318,6 +356,7 @@ def _run_wrapped(
     logs: tuple[Path, Path],
     echo: bool,
     receipt_fd: int,
+    umask: int,
 ) -> tuple[str, Finished, str]:
     """Run ``argv`` sealed by ``sandbox``; return start time, how it finished, finish time."""
     channel = StatusChannel() if sandbox.status_channel else None
@@ -344,7 +383,7 @@ def _run_wrapped(
         echo=echo,
         channel=channel,
         pass_fds=(receipt_fd,),
-        umask=RUNNER_UMASK,
+        umask=umask,
     )
     return started_on, finished, _now()
 
@@ -357,8 +396,9 @@ def stage_environment(
     source_date_epoch: int,
     private: Path = SANDBOX_PRIVATE_DIR,
     host_env: Mapping[str, str] | None = None,
+    allowances: SandboxAllowances | None = None,
 ) -> dict[str, str]:
-    """The complete environment a run of ``stage`` starts with.
+    """The complete environment a run of ``stage`` starts with (before any variation).
 
     Args:
         stage: the stage.
@@ -368,6 +408,7 @@ def stage_environment(
         private: the run's private directory as the stage sees it (home, receipts, trace,
             hook); :data:`SANDBOX_PRIVATE_DIR`, the same for every run, in a remapping sandbox.
         host_env: the caller's environment (see :func:`run_sealed`).
+        allowances: the stage's allowances (the caller's variables it is passed).
     """
     toolchain = toolchain_paths(repo)
     variables = {*settings.environment(), *PROCESS_VARIABLES}
@@ -385,9 +426,19 @@ def stage_environment(
             CONFIRM_ENV: ":".join(sorted(variables)),
             "PYTHONPATH": str(private / "hook"),
             "PWD": str(repo / posixpath.normpath(stage.wdir)),
+            "DVC_SITE_CACHE_DIR": str(private / "dvc-site"),  # DVC's default is /var/tmp
         },
         host=host_env,
+        pass_through=allow.passed_variables(allowances or SandboxAllowances()),
     )
+
+
+def _recorded(runner: RunnerReceipt | None, granted: SandboxAllowances) -> RunnerReceipt | None:
+    """The runner receipt as a link records it: allowed variables' values as digests."""
+    if runner is None:
+        return None
+    env = allow.recorded_environment(runner.env, granted)
+    return RunnerReceipt(pid=runner.pid, umask=runner.umask, env=env)
 
 
 def _refuse_hidden(stage: StageSpec) -> None:

@@ -5,7 +5,8 @@ read and wrote. The provenance must agree with each of them: the same source com
 same data snapshots (sha256 and DVC md5), build image and package lock, the params digest
 of the links that read the params file, and as subjects exactly the products of the final
 stages (the steps no other step takes products from), so the released artifacts are what the
-chain produced.
+chain produced. A provenance that records the paths the project declared for release
+(``externalParameters.release``) has as subjects exactly the products of any stage inside them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from typing import Any
 
 from bitwright.attest import read_link
 from bitwright.attest.provenance import external_parameters
-from bitwright.attest.statement import BUILD_IMAGE, PYTHON_PACKAGES, SOURCE, Statement
+from bitwright.attest.statement import (
+    BUILD_IMAGE,
+    PYTHON_PACKAGES,
+    SOURCE,
+    ReleaseSelection,
+    Statement,
+)
 from bitwright.errors import VerificationFailed
 from bitwright.model import BuildPins
 from bitwright.verify.checks_layout import TrustedLayout, final_steps, functionary_keys
@@ -137,6 +144,9 @@ def _params_problems(statement: Statement, link: _SignedLink) -> list[str]:
 def _product_problems(
     statement: Statement, trusted: TrustedLayout, links: list[_SignedLink]
 ) -> list[str]:
+    selection = external_parameters(statement).release
+    if selection is not None:
+        return _selected_product_problems(statement, links, selection)
     finals = final_steps(trusted.layout)
     produced: dict[str, tuple[str, str]] = {}
     for link in links:
@@ -154,6 +164,34 @@ def _product_problems(
             problems.append(f"subject {name} differs from what stage {produced[name][0]} produced")
     problems.extend(
         f"stage {produced[name][0]} produced {name}, which is not a subject"
+        for name in sorted(set(produced) - set(subjects))
+    )
+    return problems
+
+
+def _selected_product_problems(
+    statement: Statement, links: list[_SignedLink], selection: ReleaseSelection
+) -> list[str]:
+    """Subjects are exactly the products of any stage inside the declared release paths."""
+
+    def inside(path: str, bases: list[str]) -> bool:
+        return any(path == b or path.startswith(b.rstrip("/") + "/") for b in bases)
+
+    produced: dict[str, tuple[str, str]] = {}
+    for link in links:
+        for path, digests in link.payload["products"].items():
+            if inside(path, selection.paths) and not inside(path, selection.exclude or []):
+                produced[path] = (link.stage, str(digests.get("sha256")))
+    subjects = statement.subject_digests()
+    problems: list[str] = []
+    for name, digest in sorted(subjects.items()):
+        if name not in produced:
+            problems.append(f"subject {name} is no product of a stage inside the release paths")
+        elif produced[name][1] != digest:
+            problems.append(f"subject {name} differs from what stage {produced[name][0]} produced")
+    problems.extend(
+        f"stage {produced[name][0]} produced {name}, inside the release paths, which is not a "
+        "subject"
         for name in sorted(set(produced) - set(subjects))
     )
     return problems

@@ -13,6 +13,7 @@ import pytest
 
 from bitwright.errors import OperationalError
 from bitwright.pins import LOCK_PATH, UNBUILT_DIGEST, pin_container
+from bitwright.pins.container import NO_IMAGE
 
 ROOT = Path(__file__).resolve().parents[3]
 DIGEST = "sha256:" + "ab" * 32
@@ -76,11 +77,26 @@ def test_base_must_be_the_containerfiles_from(repo: Path) -> None:
         pin_container(repo, enforced=False, how="host")
 
 
-def test_missing_lock_says_how_to_make_one(repo: Path) -> None:
+def test_missing_lock_means_no_image_on_the_host(repo: Path) -> None:
     (repo / LOCK_PATH).unlink()
-    with pytest.raises(OperationalError, match="image lock .* is missing") as caught:
+    pin = pin_container(repo, enforced=False, how="host (bubblewrap)")
+    assert (pin.image, pin.digest, pin.enforced) == (NO_IMAGE, UNBUILT_DIGEST, False)
+    assert pin.how == "host (bubblewrap)"
+
+
+def test_missing_lock_cannot_be_enforced(repo: Path) -> None:
+    (repo / LOCK_PATH).unlink()
+    with pytest.raises(OperationalError, match="no image lock") as caught:
+        pin_container(repo, enforced=True, how="podman")
+    assert "containers/README.md" in caught.value.hint
+
+
+def test_dangling_lock_link_is_not_taken_for_no_lock(repo: Path) -> None:
+    lock = repo / LOCK_PATH
+    lock.unlink()
+    lock.symlink_to(repo / "elsewhere.lock")
+    with pytest.raises(OperationalError, match="image lock .* is missing"):
         pin_container(repo, enforced=False, how="host")
-    assert "relock.py" in caught.value.hint
 
 
 @pytest.mark.parametrize(

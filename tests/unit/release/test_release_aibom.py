@@ -20,6 +20,7 @@ from bitwright.model import DataPin, Sha256
 from bitwright.pins.environment import installed_packages
 from bitwright.release import (
     ModelFacts,
+    ReleasedFile,
     aibom_subjects,
     build_aibom,
     flatten_metrics,
@@ -59,9 +60,16 @@ def _facts(release: Path) -> ModelFacts:
     )
 
 
-def _bom(facts: ModelFacts, *, packages: tuple[str, ...] = PACKAGES, seed: str = COMMIT) -> str:
+def _bom(
+    facts: ModelFacts | list[ModelFacts],
+    *,
+    packages: tuple[str, ...] = PACKAGES,
+    seed: str = COMMIT,
+    files: tuple[ReleasedFile, ...] = (),
+) -> str:
     return build_aibom(
         facts,
+        files=files,
         packages=packages,
         python="CPython 3.11.7",
         source_uri="git@github.com:example/digits.git",
@@ -239,3 +247,63 @@ def test_a_malformed_timestamp_is_refused(release_dir: Path) -> None:
     document["metadata"]["timestamp"] = "yesterday at noon"
     with pytest.raises(VerificationFailed, match="at metadata/timestamp: .* is not a 'date-time'"):
         validate_aibom(json.dumps(document))
+
+
+def test_models_are_models_and_metrics_and_plots_are_data(release_dir: Path) -> None:
+    facts = _facts(release_dir)
+    model_file = "artifacts/model.safetensors"
+    classifier = ModelFacts(
+        **{**facts.__dict__, "files": {model_file: facts.files[model_file]}},
+    )
+    scaler = ModelFacts(
+        **{
+            **facts.__dict__,
+            "name": "scaler",
+            "framework": "",
+            "files": {"artifacts/scaler.pkl": Sha256("a" * 64)},
+            "stage": "train",
+            "format": "pickle",
+            "artifact": "scaler",
+            "labels": ("preprocessing",),
+        }
+    )
+    others = [
+        ReleasedFile("artifacts/metrics.json", facts.files["artifacts/metrics.json"], "metrics",
+                     "evaluate"),
+        ReleasedFile("dvclive/plots/loss.tsv", Sha256("b" * 64), "plots", "train"),
+        ReleasedFile("artifacts/MODEL_CARD.md", facts.files["artifacts/MODEL_CARD.md"]),
+    ]  # fmt: skip
+    text = _bom([classifier, scaler], files=tuple(others))
+    validate_aibom(text)
+    components = _components(text)
+    assert components["released:artifacts/metrics.json"]["type"] == "data"
+    assert components["released:dvclive/plots/loss.tsv"]["type"] == "data"
+    assert components["released:artifacts/MODEL_CARD.md"]["type"] == "file"
+    stage = {
+        p["name"]: p["value"] for p in components["released:artifacts/metrics.json"]["properties"]
+    }
+    assert stage == {"bitwright:role": "metrics", "bitwright:stage": "evaluate"}
+    second = components["model:scaler@0.1.0"]
+    properties = [(p["name"], p["value"]) for p in second["properties"]]
+    assert ("bitwright:stage", "train") in properties and (
+        "bitwright:format",
+        "pickle",
+    ) in properties
+    assert ("bitwright:label", "preprocessing") in properties
+    assert aibom_subjects(text) == {
+        model_file: facts.files[model_file],
+        "artifacts/scaler.pkl": "a" * 64,
+    }
+    graph = {d["ref"]: d.get("dependsOn", []) for d in json.loads(text)["dependencies"]}
+    assert graph["model:scaler@0.1.0"] == ["data:data/raw"]  # no framework said, none invented
+
+
+def test_a_bom_without_a_model_tells_the_verifier(release_dir: Path) -> None:
+    document = json.loads(_bom(_facts(release_dir)))
+    document["components"] = [
+        c for c in document["components"] if c["type"] != "machine-learning-model"
+    ]
+    with pytest.raises(VerificationFailed, match="it describes no model"):
+        aibom_subjects(json.dumps(document))
+    with pytest.raises(OperationalError, match="no model to describe"):
+        _bom([])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,12 @@ def unshare() -> UnshareSandbox:
         return UnshareSandbox.detect()
     except OperationalError as exc:
         pytest.skip(f"unshare cannot create a network namespace here: {exc.message}")
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A TCP server on the host's loopback; only an unsealed stage can reach it."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from bitwright.errors import OperationalError
-from bitwright.model import ArtifactMap, DeterminismSettings, Sha256, StageRun, StageSpec
+from bitwright.model import (
+    ArtifactMap,
+    DeterminismSettings,
+    SandboxAllowances,
+    Sha256,
+    StageRun,
+    StageSpec,
+)
 from bitwright.runner import Sandbox, run_sealed
 
 
@@ -76,6 +83,8 @@ class Project:
         settings: DeterminismSettings | None = None,
         args: Sequence[str] = (),
         argv: Sequence[str] | None = None,
+        allowances: SandboxAllowances | None = None,
+        host_env: dict[str, str] | None = None,
     ) -> StageRun:
         """Run the stage's script with ``args`` (or ``argv`` instead of the script)."""
         script = f"pipelines/{stage.name}.py"
@@ -90,6 +99,8 @@ class Project:
             digest=lambda paths: sha256_tree(self.root, paths),
             log_dir=self.logs,
             echo=False,
+            allowances=allowances,
+            host_env=host_env,
         )
 
     def read_json(self, rel: str) -> Any:

@@ -6,11 +6,9 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +28,6 @@ except OSError as exc:
 json.dump({"outcome": outcome}, open("out/net.json", "w"))
 sys.exit(0 if outcome == "connected" else 3)
 """
-
-
-@pytest.fixture
-def listening_port() -> Iterator[int]:
-    """A TCP server on the host's loopback; only an unsealed stage can reach it."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        yield server.getsockname()[1]
 
 
 def test_unsealed_control_reaches_the_host_server(project: Project, listening_port: int) -> None:

@@ -78,6 +78,7 @@ __all__ = [
     "make_release",
     "payload_of",
     "resign_provenance",
+    "signed_vsa",
 ]
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -382,3 +383,32 @@ def _aibom(release: Release, subjects: dict[str, str]) -> str:
         serial_seed=pins.git.commit,
         timestamp=datetime.fromtimestamp(pins.git.commit_time, UTC),
     )
+
+
+def signed_vsa(
+    subjects: dict[str, str],
+    private_key: Path,
+    path: Path,
+    *,
+    passed: bool = True,
+    age: timedelta = timedelta(days=1),
+) -> Path:
+    """A rebuilder's VSA over ``subjects``, signed with ``private_key``, ``age`` old.
+
+    As ``bitwright rebuild --out`` writes one: REPRODUCED bitwise when ``passed``, FAILED
+    with no level otherwise.
+    """
+    from bitwright.attest.signers import KeySigner
+    from bitwright.attest.vsa import LEVEL_REPRODUCED_BITWISE, build_vsa, write_vsa
+
+    statement = build_vsa(
+        subjects=subjects,
+        resource_uri="git+file:///srv/git/tiny.git@" + COMMIT,
+        policy_uri="https://bitwright.dev/policies/rebuild-compare/v1",
+        policy_sha256="ab" * 32,
+        input_attestations=[],
+        passed=passed,
+        verified_levels=[LEVEL_REPRODUCED_BITWISE] if passed else [],
+        time_verified=(datetime.now(UTC) - age).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    return write_vsa(statement, KeySigner.from_file(private_key), path)

@@ -16,7 +16,15 @@ from typing import Any
 from bitwright.errors import UsageError
 from bitwright.model import JsonModel
 
-__all__ = ["FieldDiff", "FileComparison", "TensorDiff", "Tolerance", "Verdict"]
+__all__ = [
+    "ColumnDiff",
+    "FieldDiff",
+    "FileComparison",
+    "NumericSummary",
+    "TensorDiff",
+    "Tolerance",
+    "Verdict",
+]
 
 
 class Verdict(StrEnum):
@@ -131,13 +139,56 @@ class FieldDiff:
 
 
 @dataclass(frozen=True)
+class NumericSummary:
+    """How far the values of two documents, tables or pickled models are apart, in numbers.
+
+    Attributes:
+        compared: values compared (numbers, strings, array elements...).
+        differing: values that differ.
+        numeric_differing: of those, numbers (or array elements) whose value differs.
+        max_abs: the largest ``|a - b|`` over the differing numbers (0 when none).
+        max_rel: the largest ``|a - b| / |a|`` over them (``a`` the original).
+        within_tolerance: whether every differing number is within the tolerance.
+    """
+
+    compared: int
+    differing: int
+    numeric_differing: int
+    max_abs: float
+    max_rel: float
+    within_tolerance: bool
+
+
+@dataclass(frozen=True)
+class ColumnDiff:
+    """One column of a CSV or TSV table, compared cell by cell.
+
+    ``kind`` is ``"number"`` when every cell of the column is a number on both sides (then
+    ``max_abs`` and ``max_rel`` measure the differing cells), else ``"text"``.
+    """
+
+    name: str
+    kind: str
+    differing: int
+    total: int
+    max_abs: float
+    max_rel: float
+    within_tolerance: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class FileComparison(JsonModel):
     """The comparison of one released file with its rebuilt counterpart.
 
     ``kind`` says how the file was compared: ``"safetensors"`` (tensor by tensor),
-    ``"json"`` (field by field), ``"bytes"`` (opaque) or ``"missing"`` (absent on a side).
+    ``"pickle"`` (a pickled or joblib model read as data: its arrays as ``tensors``, its
+    other values as ``fields``), ``"json"`` and ``"yaml"`` (field by field), ``"csv"``
+    (column by column), ``"bytes"`` (opaque) or ``"missing"`` (absent on a side).
     Bit-identical files are not parsed; their kind follows the file name's suffix.
     ``first_difference`` is the first differing byte offset (None when identical).
+    ``summary`` sums up the numbers that differ; ``fields`` then holds the worst of them
+    (and the values that differ otherwise), not every one.
     """
 
     path: str
@@ -149,6 +200,8 @@ class FileComparison(JsonModel):
     size_original: int | None = None
     size_rebuilt: int | None = None
     first_difference: int | None = None
+    summary: NumericSummary | None = None
+    columns: tuple[ColumnDiff, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Return this comparison as strict JSON data (non-finite floats become strings)."""

@@ -10,24 +10,14 @@ at most a few MiB of temporaries, whatever the size of the checkpoint.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from io import BufferedReader
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from bitwright.rebuild.compare._dtypes import (
-    Category,
-    DType,
-    dtype_info,
-    order_keys,
-    ulp_distances,
-    values,
-)
+from bitwright.rebuild.compare._arrays import SCAN, Stats, scan
+from bitwright.rebuild.compare._dtypes import Category, dtype_info
 from bitwright.rebuild.compare._io import buffers_equal, open_regular, read_exactly
 from bitwright.rebuild.compare._safetensors_header import (
     SafetensorsHeader,
@@ -37,17 +27,6 @@ from bitwright.rebuild.compare._safetensors_header import (
 from bitwright.rebuild.compare.model import TensorDiff, Tolerance
 
 __all__ = ["compare_safetensors", "compare_tensors"]
-
-_SCAN = 1 << 17
-"""Elements searched for differences at a time (a 128 KiB mask, at most 2 MiB of copies)."""
-
-_BLOCK = 1 << 13
-"""Differing elements measured at a time: their float64 temporaries (64 KiB each) stay in
-cache and in malloc's free lists; temporaries the size of a chunk cost more in page faults
-than in arithmetic."""
-
-_TINY = float(np.finfo(np.float64).tiny)
-"""The floor of the relative difference's denominator (smallest normal float64)."""
 
 
 def compare_safetensors(
@@ -156,24 +135,12 @@ class _PairReader:
             done += n
 
 
-@dataclass
-class _Stats:
-    """Running extremes over the differing elements of one tensor."""
-
-    differing: int = 0
-    max_abs: float = 0.0
-    max_rel: float = 0.0
-    max_ulp: int = 0
-    within: bool = True
-    nan_vs_number: int = 0
-
-
 def _compare_data(
     entry: TensorEntry, other: TensorEntry, reader: _PairReader, tolerance: Tolerance
 ) -> TensorDiff:
     length = entry.end - entry.begin
     dtype = dtype_info(entry.dtype)
-    stats = _Stats()
+    stats = Stats()
     if dtype is None or dtype.category is Category.RAW:
         for n in reader.chunks(entry.begin, other.begin, length, reader.buffer_bytes):
             if not buffers_equal(reader.buf_a, reader.buf_b, n):
@@ -191,63 +158,10 @@ def _compare_data(
             continue
         a = np.frombuffer(reader.buf_a, dtype=dtype.storage, count=n // size)
         b = np.frombuffer(reader.buf_b, dtype=dtype.storage, count=n // size)
-        for start in range(0, n // size, _SCAN):
-            _scan(dtype, a[start : start + _SCAN], b[start : start + _SCAN], stats, tolerance)
+        for start in range(0, n // size, SCAN):
+            scan(dtype, a[start : start + SCAN], b[start : start + SCAN], stats, tolerance)
     note = f"{stats.nan_vs_number} NaN vs number" if stats.nan_vs_number else ""
     return TensorDiff(
         entry.name, entry.dtype, entry.shape, stats.differing == 0, stats.max_abs,
         stats.max_rel, stats.max_ulp, stats.differing, entry.numel, stats.within, note,
     )  # fmt: skip
-
-
-def _scan(
-    dtype: DType, a_all: npt.NDArray[Any], b_all: npt.NDArray[Any], stats: _Stats, tol: Tolerance
-) -> None:
-    """Count the elements of a span whose bits differ and measure them, block by block."""
-    differs = a_all != b_all
-    count = int(np.count_nonzero(differs))
-    if not count:
-        return
-    stats.differing += count
-    a_bits, b_bits = (a_all, b_all) if count == a_all.size else (a_all[differs], b_all[differs])
-    for start in range(0, count, _BLOCK):
-        end = start + _BLOCK
-        _measure(dtype, a_bits[start:end], b_bits[start:end], stats, tol)
-
-
-def _measure(
-    dtype: DType, a_bits: npt.NDArray[Any], b_bits: npt.NDArray[Any], stats: _Stats, tol: Tolerance
-) -> None:
-    """Fold a block of elements whose bits differ into ``stats``."""
-    a, b = values(dtype, a_bits), values(dtype, b_bits)
-    if dtype.category is Category.FLOAT:
-        nan_a, nan_b = np.isnan(a), np.isnan(b)
-        if nan_a.any() or nan_b.any():  # NaN on either side: no distance to measure
-            one_nan = int(np.count_nonzero(nan_a != nan_b))
-            stats.nan_vs_number += one_nan
-            stats.within = stats.within and not one_nan
-            numbers = ~(nan_a | nan_b)
-            a, b, a_bits, b_bits = a[numbers], b[numbers], a_bits[numbers], b_bits[numbers]
-        del nan_a, nan_b
-        if not a.size:
-            return
-    ulps = ulp_distances(order_keys(dtype, a_bits), order_keys(dtype, b_bits))
-    stats.max_ulp = max(stats.max_ulp, int(ulps.max()))
-    del ulps, a_bits, b_bits
-    with np.errstate(all="ignore"):  # overflow to inf and inf / inf are expected
-        delta = np.abs(np.subtract(a, b, out=b), out=b)
-        magnitude = np.abs(a, out=a)
-        if tol.rtol:
-            bound = magnitude * tol.rtol
-            bound += tol.atol
-            close = bool((delta <= bound).all())
-            del bound
-        else:
-            close = bool((delta <= tol.atol).all())
-        max_abs = float(delta.max())
-        rel = np.divide(delta, np.maximum(magnitude, _TINY, out=magnitude), out=magnitude)
-        max_rel = float(rel.max())
-    stats.max_abs = max(stats.max_abs, max_abs)
-    stats.max_rel = max(stats.max_rel, math.inf if math.isnan(max_rel) else max_rel)
-    # an infinite difference (an infinity on a side, or overflow) is never within tolerance
-    stats.within = stats.within and close and math.isfinite(max_abs)

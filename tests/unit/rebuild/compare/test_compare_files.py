@@ -104,7 +104,9 @@ def test_json_metrics_are_compared_field_by_field(tmp_path: Path) -> None:
     b.write_text(json.dumps({"accuracy": 0.9100004, "per_class": [{"f1": 0.5}] * 4, "tag": "x"}))
     within = compare_files(a, b, path="metrics.json", tolerance=LOOSE)
     assert (within.kind, within.verdict) == ("json", Verdict.REPRODUCED_WITHIN_TOLERANCE)
-    assert within.detail.startswith("1 field differs: accuracy")
+    assert within.detail.startswith(
+        "1 of 6 fields differs (1 number(s): max |Δ| 4e-07, max rel 4.4e-07); worst: accuracy"
+    )
     b.write_text(json.dumps({"accuracy": 0.91, "per_class": [{"f1": 0.5}] * 4, "tag": "y"}))
     changed = compare_files(a, b, path="metrics.json", tolerance=LOOSE)
     assert changed.verdict is Verdict.DIFFERENT
