@@ -29,6 +29,7 @@ no other process can write, and verify and rebuild read every byte.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sqlite3
@@ -169,9 +170,12 @@ class DigestCache:
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _make_private(path.parent, 0o700, "directory")
-            if not os.path.lexists(path):
-                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:  # created private; another process opening it at once is no error
+                flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
                 os.close(os.open(path, flags, 0o600))
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:  # a symbolic link: refused just below
+                    raise
             _make_private(path, 0o600, "file")
             conn = sqlite3.connect(
                 path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
