@@ -137,6 +137,7 @@ def build_provenance(
     third_party: Sequence[ThirdParty] = (),
     layout_sha256: Sha256 | None = None,
     builder_version: Mapping[str, str] | None = None,
+    extra_byproducts: Sequence[Mapping[str, Any]] = (),
 ) -> Statement:
     """Build the provenance Statement of a finished build.
 
@@ -157,6 +158,8 @@ def build_provenance(
         third_party: TOFU-pinned models and datasets.
         layout_sha256: sha256 of the signed layout file, recorded as a byproduct.
         builder_version: ``runDetails.builder.version``; default ``{"bitwright": VERSION}``.
+        extra_byproducts: further byproducts (ResourceDescriptors as JSON), such as the
+            trajectory summaries of stages that recorded their training.
 
     Returns:
         The Statement, checked against the buildType and serializable canonically.
@@ -206,7 +209,7 @@ def build_provenance(
                     "startedOn": started_on,
                     "finishedOn": finished_on,
                 },
-                "byproducts": _byproducts(links, layout_sha256),
+                "byproducts": [*_byproducts(links, layout_sha256), *map(dict, extra_byproducts)],
             },
         },
     }

@@ -17,6 +17,7 @@ from bitwright.attest.provenance import (
 from bitwright.attest.signers import AttestationSigner
 from bitwright.builder.context import BuildContext
 from bitwright.builder.paths import ProjectPaths
+from bitwright.builder.trajectory import TRAJECTORY_BYPRODUCT, provenance_byproduct
 from bitwright.digest import default_cache, digest_artifacts, sha256_file
 from bitwright.fileio import write_text_atomic
 from bitwright.model import ArtifactMap, Pipeline, Sha256
@@ -64,10 +65,14 @@ def write_build_provenance(
     """Write ``provenance.intoto.json`` (and the sigstore bundle beside it when keyless)."""
     link_digests: dict[str, tuple[str, Sha256]] = {}
     confirmed: dict[str, dict[str, Any]] = {}
+    trajectories: list[dict[str, Any]] = []
     for stage, link_path in links.items():
         link_digests[stage] = (link_path.name, sha256_file(link_path))
         payload, _ = read_link(link_path)
         confirmed[stage] = _confirmed(payload)
+        summary = payload.get("byproducts", {}).get(TRAJECTORY_BYPRODUCT)
+        if isinstance(summary, dict):
+            trajectories.append(provenance_byproduct(stage, summary))
     pins = context.pins
     statement = build_provenance(
         subjects=release_subjects(paths.repo, pipeline),
@@ -82,6 +87,7 @@ def write_build_provenance(
         links=link_digests,
         confirmed=confirmed,
         layout_sha256=sha256_file(paths.layout),
+        extra_byproducts=trajectories,
     )
     bundle: dict[str, Any] | None = None
 
