@@ -75,6 +75,21 @@ def rebuild_command(
         Path | None, typer.Option("--out", help="Write report.md and vsa.intoto.json here.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    spot_check: Annotated[
+        int | None,
+        typer.Option("--spot-check", help="Audit N training segments instead of a full rebuild."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Draw the segments from this seed (repeatable).")
+    ] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option("--fraction", help="Also report the odds for this forged fraction."),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Replay segments in N processes.")] = 1,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray", help="Replay segments on this Ray cluster.")
+    ] = None,
 ) -> None:
     """Rebuild a release from its pinned inputs; compare stage by stage, tensor by tensor."""
     if not compare:
@@ -83,6 +98,25 @@ def rebuild_command(
     tolerance = None
     if atol is not None or rtol is not None:
         tolerance = Tolerance(atol or 0.0, rtol or 0.0)
+    if spot_check is not None:
+        from bitwright.cli._spotcheck_view import spot_check_command
+
+        return spot_check_command(
+            release,
+            policy,
+            segments=spot_check,
+            seed=seed,
+            fraction=fraction,
+            jobs=jobs,
+            ray_address=ray_address,
+            source=source,
+            data_remote=data_remote,
+            workspace=workspace,
+            verifier_key=verifier_key,
+            tolerance=tolerance,
+            out=out,
+            json_out=json_out,
+        )
     report = rebuild_release(
         release,
         policy,

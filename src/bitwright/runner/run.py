@@ -83,6 +83,7 @@ def run_sealed(
     receipt_required: bool = True,
     echo: bool = True,
     host_env: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> StageRun:
     """Run ``argv`` as ``stage``, sealed by ``sandbox``, and report what happened.
 
@@ -104,6 +105,8 @@ def run_sealed(
         host_env: the caller's environment, for the few variables a sealed stage may take
             from it (:data:`bitwright.runner.environment.ALLOWED_HOST_VARS`; default:
             this process's).
+        extra_env: further variables set by bitwright itself (a spot-check replay names its
+            request); they may not change a determinism variable.
 
     Returns:
         The run, whatever its exit status; see :func:`judge`.
@@ -134,7 +137,9 @@ def run_sealed(
         private = Path(tmp)
         seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
         skip = ":".join(str(root / t) for t in toolchain)
-        env = _environment(settings, source_date_epoch, root, private, seen, cwd, skip, host_env)
+        env = _environment(
+            settings, source_date_epoch, root, private, seen, cwd, skip, host_env, extra_env
+        )
         staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
         try:
             channel = StatusChannel() if sandbox.status_channel else None
@@ -240,6 +245,7 @@ def _environment(
     cwd: Path,
     skip: str,
     host: Mapping[str, str] | None,
+    more: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     (private / "home").mkdir()
     install_trace_hook(private / "hook")
@@ -249,6 +255,7 @@ def _environment(
         home=seen / "home",
         path_dirs=[str(Path(sys.prefix) / "bin")],
         extra={
+            **(more or {}),
             RECEIPT_ENV: str(seen / "receipt.jsonl"),
             TRACE_ENV: str(seen / "trace"),
             TRACE_ROOT_ENV: str(root),
