@@ -1,0 +1,174 @@
+"""Benchmark: a spot-check audit against the training it audits, and what recording costs.
+
+A clone of this repository at HEAD is built in a temporary directory (``bitwright build``: the
+training stage sealed, recording its committed trajectory), its trajectory pushed with
+``dvc push checkpoints`` and released. Then, side by side on this machine:
+
+- ``training``: the training stage as the build ran it (sealed, recording), from its signed
+  link's start and finish times, start-up included;
+- ``recording overhead``: ``python pipelines/train.py`` in the clone, in the sealed determinism
+  environment, with the reference segments (recording ~1000 states) and with one segment (two
+  states), alternated ``--repeat`` times; best of each;
+- ``audit``: ``bitwright rebuild dist/release --spot-check 21 --seed S`` as a command: its sealed
+  replay process(es) (start-up, torch import, data, 21 segments) and the whole command (verify,
+  clone, DVC fetches, replay, VSA), each as a fraction of the training stage.
+
+    .venv/bin/python bench/spotcheck.py [--repeat 1] [--segments 21] [--jobs 1]
+
+Goals (printed, never asserted): replay <= 5% of training at 21 segments; recording <= 10%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+AUDIT_GOAL = 0.05
+RECORDING_GOAL = 0.10
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command; return its wall seconds, its CPU seconds and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed in {cwd}:\n{done.stderr[-2000:]}")
+    return wall, cpu, done.stdout
+
+
+def stage_env(clone: Path) -> dict[str, str]:
+    """The sealed determinism environment, for a training run outside the sandbox."""
+    from bitwright.model import DeterminismSettings, to_jsonable
+
+    settings = DeterminismSettings()
+    return {
+        "PATH": f"{BIN}:/usr/bin:/bin",
+        "HOME": str(clone),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "BITWRIGHT_DETERMINISM": json.dumps(to_jsonable(settings)),
+        **settings.environment(),
+    }
+
+
+def train_link(clone: Path) -> dict[str, object]:
+    (path,) = (clone / ".bitwright" / "attestations" / "links").glob("train.*.link")
+    return json.loads(base64.b64decode(json.loads(path.read_text())["payload"]))
+
+
+def seconds(link: dict[str, object]) -> float:
+    from datetime import datetime
+
+    byproducts = link["byproducts"]
+    assert isinstance(byproducts, dict)
+    started = datetime.fromisoformat(str(byproducts["started-on"]))
+    return (datetime.fromisoformat(str(byproducts["finished-on"])) - started).total_seconds()
+
+
+def with_segment_steps(clone: Path, steps: int) -> None:
+    params = clone / "params.yaml"
+    text = re.sub(r"(?m)^  segment_steps: \d+$", f"  segment_steps: {steps}", params.read_text())
+    params.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--segments", type=int, default=21)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    bitwright = str(BIN / "bitwright")
+    with tempfile.TemporaryDirectory(prefix="bitwright-bench-spotcheck-") as tmp:
+        clone = Path(tmp) / "repo"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, env=env)
+        run([bitwright, "keygen"], clone, env)
+        print("building the reference pipeline (training records its trajectory) ...", flush=True)
+        build_wall, _, _ = run([bitwright, "build"], clone, env)
+        run([str(BIN / "dvc"), "push", "-q", "checkpoints"], clone, env)
+        run([bitwright, "release", "--out", "dist/release"], clone, env)
+        link = train_link(clone)
+        training = seconds(link)
+        trajectory = link["byproducts"]["trajectory"]  # type: ignore[index]
+        states = sorted((clone / "checkpoints").glob("state-*"))
+        sizes = [p.stat().st_size for p in states]
+
+        print(f"auditing {args.segments} segments ...", flush=True)
+        audit_wall, _, out = run(
+            [
+                bitwright,
+                "rebuild",
+                "dist/release",
+                "--spot-check",
+                str(args.segments),
+                "--seed",
+                str(args.seed),
+                "--jobs",
+                str(args.jobs),
+                "--key",
+                ".bitwright/keys/owner.pub",
+                "--json",
+            ],
+            clone,
+            env,
+        )
+        report = json.loads(out)
+        replay = float(report["cost"]["replay_seconds"])
+
+        print("training outside the sandbox, recording on and off ...", flush=True)
+        recording: list[float] = []
+        plain: list[float] = []
+        steps = int(trajectory["steps"])  # type: ignore[index]
+        for _ in range(args.repeat):
+            for target, segment_steps in ((recording, 160), (plain, steps)):
+                with_segment_steps(clone, segment_steps)
+                target.append(
+                    run([sys.executable, "pipelines/train.py"], clone, stage_env(clone))[0]
+                )
+        with_segment_steps(clone, 160)
+
+    overhead = min(recording) / min(plain) - 1
+    processes = int(report["cost"]["replay_processes"])
+    rows = [
+        ("training stage (sealed, recording; its link)", training, None, None),
+        ("whole build", build_wall, None, None),
+        (
+            f"audit replay: {args.segments} segments, {processes} process(es)",
+            replay,
+            replay / training,
+            AUDIT_GOAL,
+        ),
+        ("audit command, whole", audit_wall, audit_wall / training, None),
+        (f"train.py recording {trajectory['segments']} segments", min(recording), None, None),  # type: ignore[index]
+        ("train.py in one segment (no recording)", min(plain), overhead, RECORDING_GOAL),
+    ]
+    print(f"\n{'what':<50} {'seconds':>9} {'fraction':>9} {'goal':>7}")
+    for name, value, fraction, goal in rows:
+        share = f"{fraction:9.2%}" if fraction is not None else " " * 9
+        target = f"{goal:7.0%}" if goal is not None else ""
+        print(f"{name:<50} {value:9.2f} {share} {target}")
+    print(
+        f"fractions are of the training stage; the last is the recording overhead. states: "
+        f"{len(states)} files, {sum(sizes) / len(sizes) / 1024:.1f} KiB each, "
+        f"{sum(sizes) / 2**20:.1f} MiB in all; audit passed: {report['passed']}; "
+        f"p(caught | 20% forged) = {report['detectionProbability']['0.2']:.4f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
