@@ -101,9 +101,10 @@ class Segment:
 
     def __iter__(self) -> Iterator[array[int]]:
         for ids in self.schedule.batches(self.first, self.end):
+            yield ids
+            # counted once the loop comes back for more: a step it broke off is not run
             self._digest.update(ids_bytes(ids))
             self.consumed += 1
-            yield ids
 
     @property
     def steps(self) -> int:
