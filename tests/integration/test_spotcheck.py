@@ -22,7 +22,7 @@ from bitwright.attest import load_public_key
 from bitwright.attest.trust import TrustPolicy
 from bitwright.attest.vsa import read_vsa
 from bitwright.builder import ProjectPaths
-from bitwright.rebuild.spotcheck import AuditSession, open_audit
+from bitwright.rebuild.spotcheck import AuditOptions, AuditSession, open_audit
 from bitwright.spotcheck import Randomness, SegmentVerdict, choose_segments
 from bitwright.verify import verify_release
 
@@ -56,7 +56,7 @@ def forged(project: Path, base: Path) -> Path:
 
 
 def _session(release: Path, owner: TrustPolicy, ws: Path, **more: object) -> AuditSession:
-    session = open_audit(release, owner, workspace=ws, **more)  # type: ignore[arg-type]
+    session = open_audit(release, owner, AuditOptions(workspace=ws, **more))  # type: ignore[arg-type]
     assert isinstance(session, AuditSession), session
     return session
 

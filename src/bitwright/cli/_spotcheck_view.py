@@ -16,8 +16,7 @@ from rich.table import Table
 from bitwright.attest.trust import TrustPolicy
 from bitwright.cli.app import emit_json, stderr
 from bitwright.errors import ExitCode
-from bitwright.rebuild.compare import Tolerance
-from bitwright.rebuild.spotcheck import spot_check_release
+from bitwright.rebuild.spotcheck import AuditOptions, spot_check_release
 
 __all__ = ["spot_check_command"]
 
@@ -29,13 +28,7 @@ def spot_check_command(
     segments: int,
     seed: int | None,
     fraction: float | None,
-    jobs: int,
-    ray_address: str | None,
-    source: str | None,
-    data_remote: str | None,
-    workspace: Path | None,
-    verifier_key: Path | None,
-    tolerance: Tolerance | None,
+    options: AuditOptions,
     out: Path | None,
     json_out: bool,
 ) -> None:
@@ -46,13 +39,7 @@ def spot_check_command(
         segments=segments,
         seed=seed,
         fraction=fraction,
-        jobs=jobs,
-        ray_address=ray_address,
-        source=source,
-        data_remote=data_remote,
-        workspace=workspace,
-        verifier_key=verifier_key,
-        tolerance=tolerance,
+        options=options,
         out=out,
         notify=lambda line: stderr.print(f"bitwright: {escape(line)}"),
     )

@@ -100,20 +100,18 @@ def rebuild_command(
         tolerance = Tolerance(atol or 0.0, rtol or 0.0)
     if spot_check is not None:
         from bitwright.cli._spotcheck_view import spot_check_command
+        from bitwright.rebuild.spotcheck import AuditOptions
 
+        options = AuditOptions(
+            jobs, ray_address, source, data_remote, workspace, verifier_key, tolerance
+        )
         return spot_check_command(
             release,
             policy,
             segments=spot_check,
             seed=seed,
             fraction=fraction,
-            jobs=jobs,
-            ray_address=ray_address,
-            source=source,
-            data_remote=data_remote,
-            workspace=workspace,
-            verifier_key=verifier_key,
-            tolerance=tolerance,
+            options=options,
             out=out,
             json_out=json_out,
         )

@@ -77,7 +77,14 @@ from bitwright.spotcheck.replay import REPLAY_DIR
 from bitwright.trajectory import Trajectory, TrajectoryInvalid, inclusion_proof, read_trajectory
 from bitwright.verify import verify_release
 
-__all__ = ["POLICY_URI", "VERIFIER_ID", "AuditSession", "open_audit", "spot_check_release"]
+__all__ = [
+    "POLICY_URI",
+    "VERIFIER_ID",
+    "AuditOptions",
+    "AuditSession",
+    "open_audit",
+    "spot_check_release",
+]
 
 POLICY_URI = "https://bitwright.dev/policies/spot-check/v1"
 VERIFIER_ID = "https://bitwright.dev/verifiers/spot-check/v1"
@@ -85,6 +92,29 @@ LEVEL_SPOT_CHECKED = "BITWRIGHT_TRAINING_SPOT_CHECKED"
 METHOD = "segment-replay/v1"
 
 Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """Where and how an audit runs; what it draws is the caller's (segments, seed).
+
+    Attributes:
+        jobs: sealed replay processes run at once.
+        ray_address: replay on this Ray cluster instead (workers see the workspace path).
+        source: clone the source from here instead of the provenance's repository.
+        data_remote: fetch every DVC object (data, materials, states) from this remote.
+        workspace: an empty directory to audit in (default: a fresh temporary one).
+        verifier_key: the verifier's private key (default: a fresh one, said in the notes).
+        tolerance: overrides the stage's ``compare.<stage>`` tolerance of params.yaml.
+    """
+
+    jobs: int = 1
+    ray_address: str | None = None
+    source: str | None = None
+    data_remote: str | None = None
+    workspace: Path | None = None
+    verifier_key: Path | None = None
+    tolerance: Tolerance | None = None
 
 
 @dataclass
@@ -282,13 +312,7 @@ def spot_check_release(
     segments: int,
     seed: int | None = None,
     fraction: float | None = None,
-    jobs: int = 1,
-    ray_address: str | None = None,
-    source: str | None = None,
-    data_remote: str | None = None,
-    workspace: Path | None = None,
-    verifier_key: Path | None = None,
-    tolerance: Tolerance | None = None,
+    options: AuditOptions | None = None,
     out: Path | None = None,
     notify: Notify = lambda _: None,
 ) -> SpotCheckReport:
@@ -298,23 +322,13 @@ def spot_check_release(
         UsageError: a bad count, jobs or fraction, or a release with no committed run.
         OperationalError: the source, data, a material or DVC cannot be had.
     """
-    if segments < 1 or jobs < 1 or not (fraction is None or 0 < fraction <= 1):
+    options = options or AuditOptions()
+    if segments < 1 or options.jobs < 1 or not (fraction is None or 0 < fraction <= 1):
         raise UsageError(
             "--spot-check and --jobs take a positive count, --fraction a number in (0, 1]",
             hint="e.g. --spot-check 21 --fraction 0.2",
         )
-    opened = open_audit(
-        release,
-        policy,
-        jobs=jobs,
-        ray_address=ray_address,
-        source=source,
-        data_remote=data_remote,
-        workspace=workspace,
-        verifier_key=verifier_key,
-        tolerance=tolerance,
-        notify=notify,
-    )
+    opened = open_audit(release, policy, options, notify=notify)
     if isinstance(opened, SpotCheckReport):
         return _publish(opened, out, None, randomness=None)
     notify(f"auditing {segments} of {len(opened.trajectory.segments)} segments")
@@ -326,17 +340,12 @@ def spot_check_release(
 def open_audit(
     release: Path,
     policy: TrustPolicy,
+    options: AuditOptions | None = None,
     *,
-    jobs: int = 1,
-    ray_address: str | None = None,
-    source: str | None = None,
-    data_remote: str | None = None,
-    workspace: Path | None = None,
-    verifier_key: Path | None = None,
-    tolerance: Tolerance | None = None,
     notify: Notify = lambda _: None,
 ) -> AuditSession | SpotCheckReport:
     """Verify the release and prepare a workspace to audit its run; a report if it cannot be."""
+    options = options or AuditOptions()
     run = _Run(release.resolve(), notify)
     layout = ReleaseLayout(run.release)
     with run.step("verify", f"verifying {run.release}"):
@@ -365,23 +374,23 @@ def open_audit(
     source_dep = statement.dependency(SOURCE)
     resource_uri = (source_dep.uri if source_dep else None) or f"git+{external.repository}"
 
-    ws = fresh_workspace(workspace)
-    location = source_location(source or external.repository)
+    ws = fresh_workspace(options.workspace)
+    location = source_location(options.source or external.repository)
     with run.step("checkout", f"cloning {location} at {external.commit[:12]} into {ws}"):
         checkout_source(location, external.commit, ws)
-    key = _verifier_key(verifier_key, ws, run)
+    key = _verifier_key(options.verifier_key, ws, run)
     pipeline = load_pipeline(ws)
     if claim.stage not in pipeline.names:
         return SpotCheckReport(
             str(run.release), False, f"the released pipeline has no stage {claim.stage!r}"
         )
-    _fetch_data(ws, statement, data_remote, run)
+    _fetch_data(ws, statement, options.data_remote, run)
     originals = {sha: layout.artifact(name) for name, sha in subjects.items()}
     mismatch = _stage_materials(ws, pipeline, claim.stage, link, originals, key, run)
     if mismatch:
         return SpotCheckReport(str(run.release), False, mismatch, stage=claim.stage)
 
-    remote = usable_remote(claim.remote, data_remote)
+    remote = usable_remote(claim.remote, options.data_remote)
     states_dir = ws / REPLAY_DIR / "states"
     traj_name = Path(claim.file).name
     with run.step("trajectory", f"fetching the trajectory of stage {claim.stage}"):
@@ -419,8 +428,8 @@ def open_audit(
         source_date_epoch=pin_git_commit(ws, allow_dirty=True).commit_time,
         states_dir=states_dir,
         trajectory=trajectory,
-        jobs=jobs,
-        ray_address=ray_address,
+        jobs=options.jobs,
+        ray_address=options.ray_address,
     )
     return AuditSession(
         release=run.release,
@@ -432,7 +441,7 @@ def open_audit(
         model_artifact=artifact or Path("/nonexistent"),
         training_seconds=_seconds(link),
         remote=remote,
-        tolerance=tolerance or _tolerance(ws, claim.stage),
+        tolerance=options.tolerance or _tolerance(ws, claim.stage),
         key=key,
         findings=problems,
         notes=run.notes,
