@@ -528,7 +528,7 @@ def _seconds(link: Mapping[str, Any]) -> float:
     return max(0.0, (finished - started).total_seconds())
 
 
-def policy_document(report: SpotCheckReport, policy: TrustPolicy | None = None) -> dict[str, Any]:
+def policy_document(report: SpotCheckReport) -> dict[str, Any]:
     """What the VSA's policy digest covers: the method, the draw and what it was checked against."""
     return {
         "policy": POLICY_URI,
@@ -538,7 +538,6 @@ def policy_document(report: SpotCheckReport, policy: TrustPolicy | None = None) 
         "stage": report.stage,
         "chainHead": report.chain_head,
         "merkleRoot": report.merkle_root,
-        "trustedKeys": sorted(str(k.keyid) for k in policy.keys) if policy else [],
     }
 
 
