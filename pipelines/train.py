@@ -19,7 +19,6 @@ stagekit.used_device("cpu")
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import torch  # noqa: E402
 from torch.nn import functional  # noqa: E402
 
 from bitwright.trajectory import Recorder  # noqa: E402
@@ -43,7 +42,7 @@ def main() -> None:
     model = common.build_model(params["model"], seed)
     model.input_mean.copy_(data["mean"])
     model.input_std.copy_(data["std"])
-    optimizer = torch.optim.SGD(
+    optimizer = common.MomentumSGD(
         model.parameters(),
         lr=float(hp["lr"]),
         momentum=float(hp["momentum"]),
@@ -68,7 +67,7 @@ def main() -> None:
         for batch in segment:
             index = as_index(batch)
             loss = functional.cross_entropy(model(pixels[index]), labels[index])
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             losses.append(float(loss.detach()) * len(index))

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from safetensors.torch import load, save
 
-__all__ = ["TorchState", "as_index"]
+__all__ = ["OptimizerState", "TorchState", "as_index"]
 
 _METADATA = {"format": "pt"}
 
@@ -25,6 +25,16 @@ _METADATA = {"format": "pt"}
 def as_index(batch: Any) -> torch.Tensor:
     """The item ids of one step (an ``array('q')``) as an int64 tensor, without copying."""
     return torch.frombuffer(batch, dtype=torch.int64)
+
+
+class OptimizerState(Protocol):
+    """What is recorded of an optimizer: ``torch.optim``'s state dict, or one shaped like it."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {param index: {key: tensor or number}}, "param_groups": [...]}``."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
 
 
 class TorchState:
@@ -43,7 +53,7 @@ class TorchState:
     def __init__(
         self,
         model: torch.nn.Module,
-        optimizer: torch.optim.Optimizer | None = None,
+        optimizer: OptimizerState | torch.optim.Optimizer | None = None,
         generators: Mapping[str, torch.Generator] | None = None,
     ) -> None:
         self.model = model
