@@ -214,6 +214,7 @@ class AuditSession:
         for name in ("ends", "end_sha256", "batches", "errors"):
             getattr(r, name).update(getattr(outcome, name))
         r.seconds += outcome.seconds
+        r.cpu_seconds += outcome.cpu_seconds
         r.processes += outcome.processes
         if outcome.header and not r.header:
             r.header = outcome.header
@@ -292,6 +293,7 @@ class AuditSession:
             cost={
                 "training_seconds": self.training_seconds,
                 "replay_seconds": self.replayed.seconds,
+                "replay_cpu_seconds": self.replayed.cpu_seconds,
                 "replay_processes": float(self.replayed.processes),
                 "audit_seconds": audit_seconds,
                 "replay_fraction_of_training": _ratio(self.replayed.seconds, self.training_seconds),

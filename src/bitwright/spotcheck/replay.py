@@ -14,6 +14,7 @@ is the same either way.
 from __future__ import annotations
 
 import json
+import resource
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,7 @@ class ReplayOutcome:
     header: dict[str, Any] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     processes: int = 0
 
 
@@ -72,6 +74,7 @@ def replay_segments(
     jobs = max(1, min(plan.jobs, len(order))) if order else 1
     groups = [order[j::jobs] for j in range(jobs)]
     started = time.monotonic()
+    before = _children_cpu()
     if plan.ray_address is not None:
         results = _on_ray(plan, groups, init)
     else:
@@ -79,7 +82,11 @@ def replay_segments(
             results = list(
                 pool.map(lambda j: _run_group(plan, j, groups[j], init and j == 0), range(jobs))
             )
-    outcome = ReplayOutcome(seconds=time.monotonic() - started, processes=len(groups))
+    outcome = ReplayOutcome(
+        seconds=time.monotonic() - started,
+        cpu_seconds=_children_cpu() - before,  # local processes only (not Ray's workers)
+        processes=len(groups),
+    )
     for result in results:
         outcome.ends.update(result.ends)
         outcome.end_sha256.update(result.end_sha256)
@@ -154,6 +161,11 @@ def _run_group(plan: ReplayPlan, job: int, group: Sequence[int], init: bool) -> 
     return result
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _rel(path: Path, workspace: Path) -> str:
     return path.relative_to(workspace).as_posix()
 
@@ -166,7 +178,7 @@ def _argv(stage: StageSpec) -> list[str]:
 
 def _on_ray(plan: ReplayPlan, groups: Sequence[Sequence[int]], init: bool) -> list[ReplayOutcome]:
     try:
-        import ray  # type: ignore[import-not-found]
+        import ray  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         raise UsageError(
             "--ray needs Ray, which is not installed",
