@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,28 +52,19 @@ from bitwright.rebuild.publish import REPORT_FILE, VERIFIER_PUB
 from bitwright.rebuild.workspace import checkout_source, fresh_workspace, source_location
 from bitwright.release.layout import ReleaseLayout
 from bitwright.spotcheck import (
-    FRACTIONS,
-    Claim,
     Randomness,
-    ReplayOutcome,
     ReplayPlan,
-    SegmentCheck,
-    SegmentVerdict,
     SpotCheckReport,
     check_claim,
     check_run,
-    choose_segments,
-    compare_states,
-    detection_probability,
     fetch_objects,
-    model_matches_final_state,
-    replay_segments,
     report_markdown,
     trajectory_claims,
     usable_remote,
 )
 from bitwright.spotcheck.replay import REPLAY_DIR
-from bitwright.trajectory import Trajectory, TrajectoryInvalid, inclusion_proof, read_trajectory
+from bitwright.spotcheck.session import AuditSession
+from bitwright.trajectory import TrajectoryInvalid, read_trajectory
 from bitwright.verify import verify_release
 
 __all__ = [
@@ -115,196 +105,6 @@ class AuditOptions:
     workspace: Path | None = None
     verifier_key: Path | None = None
     tolerance: Tolerance | None = None
-
-
-@dataclass
-class AuditSession:
-    """A verified release, its committed run, and a workspace ready to replay any segment."""
-
-    release: Path
-    claim: Claim
-    trajectory: Trajectory
-    plan: ReplayPlan
-    subjects: dict[str, str]
-    resource_uri: str
-    model_artifact: Path
-    training_seconds: float
-    remote: str | None
-    tolerance: Tolerance
-    key: Path
-    findings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-    missing: set[int] = field(default_factory=set)
-    replayed: ReplayOutcome = field(default_factory=ReplayOutcome)
-    final_checked: bool = False
-    replay: Callable[[ReplayPlan, Sequence[int]], ReplayOutcome] = replay_segments
-
-    @property
-    def states_dir(self) -> Path:
-        """Where fetched states land in the workspace."""
-        return self.plan.states_dir
-
-    def fetch_states(self, positions: Sequence[int]) -> None:
-        """Fetch the state files at ``positions`` not yet here; remember those that did not come."""
-        wanted = {
-            self.trajectory.states[p].file: (
-                self.trajectory.states[p].md5,
-                self.trajectory.states[p].size,
-            )
-            for p in positions
-        }
-        gone = fetch_objects(self.plan.workspace, self.states_dir, wanted, self.remote)
-        names = {s.file: p for p, s in enumerate(self.trajectory.states)}
-        self.missing |= {names[n] for n in gone}
-
-    def _state_problem(self, position: int) -> tuple[SegmentVerdict, str] | None:
-        state = self.trajectory.states[position]
-        if position in self.missing:
-            return SegmentVerdict.MISSING_CHECKPOINT, f"state {state.file} is not in the DVC remote"
-        data = (self.states_dir / state.file).read_bytes()
-        if hashlib.sha256(data).hexdigest() != state.sha256:
-            return (
-                SegmentVerdict.CHECKPOINT_MISMATCH,
-                f"state {state.file} does not match its commitment",
-            )
-        return None
-
-    def _check_final(self) -> None:
-        if self.final_checked:
-            return
-        self.final_checked = True
-        final = len(self.trajectory.states) - 1
-        problem = self._state_problem(final)
-        if problem is not None:
-            self.findings.append(f"the final state cannot be checked: {problem[1]}")
-            return
-        why = model_matches_final_state(
-            self.model_artifact, self.states_dir / self.trajectory.states[final].file
-        )
-        if why is not None:
-            self.findings.append(f"the released model is not the final committed state: {why}")
-
-    def audit(
-        self, randomness: Randomness, n: int, fraction: float | None = None
-    ) -> SpotCheckReport:
-        """Draw ``n`` segments with ``randomness``, check and replay them; return the report."""
-        t = self.trajectory
-        chosen = choose_segments(randomness, t.chain_head, len(t.segments), n)
-        final = len(t.states) - 1
-        self.fetch_states(sorted({final, *chosen, *(i + 1 for i in chosen)}))
-        self._check_final()
-        checks: dict[int, SegmentCheck] = {}
-        to_replay: list[int] = []
-        for i in chosen:
-            problem = self._state_problem(i) or self._state_problem(i + 1)
-            if problem is not None:
-                checks[i] = self._check(i, *problem)
-            elif i not in self.replayed.end_sha256 and i not in self.replayed.errors:
-                to_replay.append(i)
-        if to_replay:
-            self._merge(self.replay(self.plan, to_replay))
-        for i in chosen:
-            if i not in checks:
-                checks[i] = self._judge(i)
-        return self._report(randomness, [checks[i] for i in chosen], n, fraction)
-
-    def _merge(self, outcome: ReplayOutcome) -> None:
-        r = self.replayed
-        for name in ("ends", "end_sha256", "batches", "errors"):
-            getattr(r, name).update(getattr(outcome, name))
-        r.seconds += outcome.seconds
-        r.cpu_seconds += outcome.cpu_seconds
-        r.processes += outcome.processes
-        if outcome.header and not r.header:
-            r.header = outcome.header
-            if outcome.header != self.trajectory.header.to_json():
-                self.findings.append(
-                    "the replayed code and data do not give the trajectory's header"
-                )
-        if outcome.init_sha256 is not None and r.init_sha256 is None:
-            r.init_sha256 = outcome.init_sha256
-            if outcome.init_sha256 != self.trajectory.states[0].sha256:
-                self.findings.append("the first state is not what the code builds from the seed")
-
-    def _judge(self, i: int) -> SegmentCheck:
-        r = self.replayed
-        if i in r.errors or i not in r.end_sha256:
-            return self._check(i, SegmentVerdict.REPLAY_FAILED, r.errors.get(i, "not replayed"))
-        seg = self.trajectory.segments[i]
-        if r.batches.get(i) != seg.batches:
-            return self._check(i, SegmentVerdict.FORGED, "the replay trained on other batch ids")
-        end = self.trajectory.end_state(i)
-        if r.end_sha256[i] == end.sha256:
-            return self._check(i, SegmentVerdict.REPRODUCED, "end state bit for bit")
-        replayed = r.ends.get(i)
-        if replayed is None:
-            return self._check(i, SegmentVerdict.REPLAY_FAILED, "no end state")
-        ok, detail = compare_states(
-            replayed, self.states_dir / end.file, atol=self.tolerance.atol, rtol=self.tolerance.rtol
-        )
-        if ok and (self.tolerance.atol or self.tolerance.rtol):
-            return self._check(i, SegmentVerdict.REPRODUCED_WITHIN_TOLERANCE, detail)
-        return self._check(
-            i, SegmentVerdict.FORGED, f"the replay does not land on the committed end: {detail}"
-        )
-
-    def _check(self, i: int, verdict: SegmentVerdict, detail: str) -> SegmentCheck:
-        seg = self.trajectory.segments[i]
-        proof = tuple(inclusion_proof(self.trajectory.commitments, i))
-        return SegmentCheck(i, seg.first, seg.end, verdict, detail, seg.commitment, proof)
-
-    def _report(
-        self, randomness: Randomness, checks: list[SegmentCheck], n: int, fraction: float | None
-    ) -> SpotCheckReport:
-        t = self.trajectory
-        bad = next((c for c in checks if not c.verdict.ok), None)
-        passed = not self.findings and bad is None
-        if passed:
-            reason = (
-                f"all {len(checks)} drawn segments were replayed onto their committed end states"
-            )
-        elif bad is not None:
-            reason = f"segment {bad.index} (steps {bad.steps}): {bad.verdict.value}: {bad.detail}"
-        else:
-            reason = self.findings[0]
-        fractions = sorted({*FRACTIONS, *([fraction] if fraction is not None else [])})
-        total = len(t.segments)
-        audit_seconds = time.monotonic() - self.started
-        return SpotCheckReport(
-            release=str(self.release),
-            passed=passed,
-            reason=reason,
-            stage=self.claim.stage,
-            segments_total=total,
-            steps_total=t.header.steps,
-            chain_head=t.chain_head,
-            merkle_root=t.merkle_root,
-            randomness={
-                "method": randomness.method,
-                "commitment": randomness.commitment,
-                "seed": randomness.seed,
-                "segments": n,
-                "chosen": [c.index for c in checks],
-            },
-            checks=tuple(checks),
-            findings=tuple(self.findings),
-            detection={str(f): detection_probability(total, f, len(checks)) for f in fractions},
-            cost={
-                "training_seconds": self.training_seconds,
-                "replay_seconds": self.replayed.seconds,
-                "replay_cpu_seconds": self.replayed.cpu_seconds,
-                "replay_processes": float(self.replayed.processes),
-                "audit_seconds": audit_seconds,
-                "replay_fraction_of_training": _ratio(self.replayed.seconds, self.training_seconds),
-                "audit_fraction_of_training": _ratio(audit_seconds, self.training_seconds),
-            },
-            notes=tuple(self.notes),
-        )
-
-
-def _ratio(part: float, whole: float) -> float:
-    return part / whole if whole > 0 else 0.0
 
 
 def spot_check_release(
@@ -433,6 +233,7 @@ def open_audit(
         jobs=options.jobs,
         ray_address=options.ray_address,
     )
+    tolerance = options.tolerance or _tolerance(ws, claim.stage)
     return AuditSession(
         release=run.release,
         claim=claim,
@@ -443,7 +244,8 @@ def open_audit(
         model_artifact=artifact or Path("/nonexistent"),
         training_seconds=_seconds(link),
         remote=remote,
-        tolerance=options.tolerance or _tolerance(ws, claim.stage),
+        atol=tolerance.atol,
+        rtol=tolerance.rtol,
         key=key,
         findings=problems,
         notes=run.notes,

@@ -5,6 +5,7 @@
 - :mod:`.fetch`: single states from the DVC remote by md5.
 - :mod:`.replay`: sealed replays of the trainer's own code, in jobs or on Ray.
 - :mod:`.report`: per-segment verdicts, findings, probability and cost.
+- :mod:`.session`: one verified release's run, audited as often as wanted.
 
 The release-level flow (verify, checkout, VSA) is :mod:`bitwright.rebuild.spotcheck`.
 """
@@ -27,9 +28,11 @@ from bitwright.spotcheck.report import (
     report_markdown,
 )
 from bitwright.spotcheck.sampling import Randomness, choose_segments, detection_probability
+from bitwright.spotcheck.session import AuditSession
 
 __all__ = [
     "FRACTIONS",
+    "AuditSession",
     "Claim",
     "Randomness",
     "ReplayOutcome",
