@@ -155,14 +155,13 @@ def release(repo: Path, out: Path) -> Path:
     return out
 
 
-def forge(project: Path, base: Path, edit: str) -> Path:
-    """An insider forgery of ``project``: the run redone with ``edit`` applied, all re-signed.
+def forge(project: Path, base: Path) -> Path:
+    """An insider forgery of ``project``: its training redone by other code, all re-signed.
 
-    ``edit`` is ``"perturb"`` (every third segment starts from weights nudged after their
-    start state was committed) or ``"model"`` (honest training, then another model released).
-    The link of ``train`` is rewritten to name the committed code as its material and signed
-    with the owner's key, ``package`` is rerun on the forged model, the provenance is rewritten
-    and signed, and the states are committed and pushed with DVC: ``verify`` passes.
+    Every third segment starts from weights nudged after its start state was committed. The
+    link of ``train`` is rewritten to name the committed code as its material and signed with
+    the owner's key, ``package`` is rerun on the forged model, the provenance is rewritten and
+    signed, and the states are committed and pushed with DVC: ``verify`` passes.
     """
     repo = base / "project"
     shutil.copytree(project, repo, symlinks=True)
@@ -174,21 +173,14 @@ def forge(project: Path, base: Path, edit: str) -> Path:
     paths = ProjectPaths(repo)
     train = repo / "stages" / "train.py"
     honest = train.read_text()
-    if edit == "perturb":
-        nudge = (
-            "        if segment.index % 3 == 0:\n"
-            "            with torch.no_grad():\n"
-            "                model.weight.add_(0.05)\n"
-        )
-        train.write_text(honest.replace(FORGE_MARK, FORGE_MARK + nudge))
-        _stage_run(repo, "train")
-        train.write_text(honest)
-    else:
-        from safetensors.torch import load_file, save_file
-
-        weights = load_file(str(repo / "model" / "model.safetensors"))
-        weights["bias"] += 0.5
-        save_file(weights, str(repo / "model" / "model.safetensors"), metadata={"format": "pt"})
+    nudge = (
+        "        if segment.index % 3 == 0:\n"
+        "            with torch.no_grad():\n"
+        "                model.weight.add_(0.05)\n"
+    )
+    train.write_text(honest.replace(FORGE_MARK, FORGE_MARK + nudge))
+    _stage_run(repo, "train")
+    train.write_text(honest)
     _resign_train(repo, sha256_file(train))
     _stage_run(repo, "package")
     write_build_provenance(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def honest(project: Path, base: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def forged(project: Path, base: Path) -> Path:
-    repo = sp.forge(project, base / "forger", "perturb")
+    repo = sp.forge(project, base / "forger")
     return sp.release(repo, base / "forged-release")
 
 
@@ -77,11 +78,15 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_an_honest_release_passes_20_audits_of_21_segments(
-    honest: Path, owner: TrustPolicy, base: Path
-) -> None:
+@pytest.fixture(scope="module")
+def honest_session(honest: Path, owner: TrustPolicy, base: Path) -> AuditSession:
     session = _session(honest, owner, base / "ws-honest")
     _replay_everything(session)
+    return session
+
+
+def test_an_honest_release_passes_20_audits_of_21_segments(honest_session: AuditSession) -> None:
+    session = honest_session
     reports = [session.audit(Randomness.draw(seed), 21) for seed in range(1, 21)]
     assert [r.passed for r in reports] == [True] * 20, [r.reason for r in reports if not r.passed]
     assert all(len(r.checks) == 21 for r in reports)
@@ -196,14 +201,20 @@ def test_missing_and_altered_checkpoints_fail_their_segments(
 
 
 def test_a_released_model_that_is_not_the_final_state_fails(
-    project: Path, owner: TrustPolicy, base: Path
+    honest_session: AuditSession, base: Path
 ) -> None:
-    repo = sp.forge(project, base / "model-forger", "model")
-    release = sp.release(repo, base / "model-release")
-    assert verify_release(release, owner).ok
-    report = _session(release, owner, base / "ws-model").audit(Randomness.draw(2), 3)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(honest_session.model_artifact))
+    weights["bias"] += 0.5  # trained honestly, then another model released
+    other = base / "other-model.safetensors"
+    save_file(weights, str(other), metadata={"format": "pt"})
+    session = replace(honest_session, model_artifact=other, final_checked=False, findings=[])
+    report = session.audit(Randomness.draw(2), 3)
     assert not report.passed
     assert "the released model is not the final committed state" in report.reason
+    assert "tensor bias" in report.reason
+    assert all(c.verdict is SegmentVerdict.REPRODUCED for c in report.checks)
 
 
 def test_ray_gives_the_same_verdicts_as_local_jobs(

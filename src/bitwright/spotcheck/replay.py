@@ -14,7 +14,6 @@ is the same either way.
 from __future__ import annotations
 
 import json
-import resource
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +61,7 @@ class ReplayOutcome:
     header: dict[str, Any] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
-    cpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # as the replay processes report it, start-up included
     processes: int = 0
 
 
@@ -74,7 +73,6 @@ def replay_segments(
     jobs = max(1, min(plan.jobs, len(order))) if order else 1
     groups = [order[j::jobs] for j in range(jobs)]
     started = time.monotonic()
-    before = _children_cpu()
     if plan.ray_address is not None:
         results = _on_ray(plan, groups, init)
     else:
@@ -84,7 +82,6 @@ def replay_segments(
             )
     outcome = ReplayOutcome(
         seconds=time.monotonic() - started,
-        cpu_seconds=_children_cpu() - before,  # local processes only (not Ray's workers)
         processes=len(groups),
     )
     for result in results:
@@ -92,6 +89,7 @@ def replay_segments(
         outcome.end_sha256.update(result.end_sha256)
         outcome.batches.update(result.batches)
         outcome.errors.update(result.errors)
+        outcome.cpu_seconds += result.cpu_seconds
         outcome.header = outcome.header or result.header
         outcome.init_sha256 = outcome.init_sha256 or result.init_sha256
     return outcome
@@ -147,6 +145,8 @@ def _run_group(plan: ReplayPlan, job: int, group: Sequence[int], init: bool) -> 
         result.errors.update({i: exc.message for i in group})
         return result
     result.header = dict(found.get("header") or {})
+    cpu = found.get("cpuSeconds")
+    result.cpu_seconds = float(cpu) if isinstance(cpu, int | float) else 0.0
     init_sha = found.get("init")
     result.init_sha256 = init_sha if isinstance(init_sha, str) else None
     done = found.get("segments") or {}
@@ -159,11 +159,6 @@ def _run_group(plan: ReplayPlan, job: int, group: Sequence[int], init: bool) -> 
         result.end_sha256[i] = str(entry.get("end"))
         result.batches[i] = str(entry.get("batches"))
     return result
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _rel(path: Path, workspace: Path) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -248,6 +249,8 @@ class Recorder:
         if not self._done:
             raise RecordingError("finish() before every segment ran: iterate segments() to its end")
         if self._request is not None:
+            usage = resource.getrusage(resource.RUSAGE_SELF)  # start-up and imports included
+            self._results["cpuSeconds"] = usage.ru_utime + usage.ru_stime
             target = Path(self._request["out"]) / REPLAY_RESULT
             write_text_atomic(target, json.dumps(self._results, sort_keys=True, indent=1))
             return target
