@@ -71,8 +71,14 @@ class Schedule:
 
     def batches(self, first: int, end: int) -> Iterator[array[int]]:
         """Yield the item ids of the steps ``first`` to ``end - 1``, in order."""
-        for step in range(first, end):
-            yield self.batch(step)
+        step = first
+        while step < end:
+            epoch, index = divmod(step, self.steps_per_epoch)
+            order = self.epoch_order(epoch)  # once per epoch, not per step
+            last = min(end - epoch * self.steps_per_epoch, self.steps_per_epoch)
+            for position in range(index, last):
+                yield order[position * self.batch_size : (position + 1) * self.batch_size]
+            step += last - index
 
     def batches_sha256(self, first: int, end: int) -> str:
         """Return the commitment to the batch ids of the steps ``first`` to ``end - 1``."""

@@ -55,3 +55,9 @@ def test_a_schedule_refuses_nonsense() -> None:
         Schedule(0, DATA, 0, 16)
     with pytest.raises(ValueError):
         Schedule(0, "abcd", 10, 16)
+
+
+@pytest.mark.parametrize(("first", "end"), [(0, 1), (3, 4), (2, 13), (0, 12), (7, 30), (4, 8)])
+def test_a_run_of_steps_gives_each_steps_batch_across_epochs(first: int, end: int) -> None:
+    s = Schedule(seed=1, data_sha256=DATA, items=50, batch_size=16)  # 4 steps an epoch
+    assert [list(b) for b in s.batches(first, end)] == [list(s.batch(t)) for t in range(first, end)]
