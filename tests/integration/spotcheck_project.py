@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 from tests.integration.project import BITWRIGHT, ROOT, commit, env, sh
+from tests.integration.project import CONFIG as BASE_CONFIG
 
 from bitwright.attest import Link, load_signer, write_link
 from bitwright.attest.signers import KeySigner
@@ -98,20 +99,10 @@ stages:
       - release
 """
 
-CONFIG = f"""\
-train:
-  steps: {SEGMENTS * 4}
-  segment_steps: 4
-determinism:
-  seed: 7
-  torch_deterministic: true
-  cudnn_benchmark: false
-  allow_tf32: false
-  threads: 1
-  pythonhashseed: 0
-  cublas_workspace_config: ":4096:8"
-  mkl_cbwr: AVX2,STRICT
-"""
+# the two-stage project's determinism settings (seed 7, one thread, strict MKL)
+CONFIG = f"train:\n  steps: {SEGMENTS * 4}\n  segment_steps: 4\n" + (
+    "determinism:" + BASE_CONFIG.split("\ndeterminism:", 1)[1]
+)
 
 
 def create(base: Path) -> Path:
