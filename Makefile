@@ -63,11 +63,15 @@ demo: setup
 	$(BIN)/bitwright release --out dist/release --force
 	$(BIN)/bitwright verify dist/release --key .bitwright/keys/owner.pub
 	@echo
+	@echo "== the committed training trajectory, pushed for auditors (DVC remote 'trajectory'):"
+	$(BIN)/dvc push -q checkpoints
+	@echo
 	@echo "links:      .bitwright/attestations/links/"
 	@echo "layout:     .bitwright/attestations/root.layout"
 	@echo "provenance: .bitwright/attestations/provenance.intoto.json"
 	@echo "release:    dist/release/ and dist/release.tar.gz"
 	@echo "rebuild it: $(BIN)/bitwright rebuild dist/release --key .bitwright/keys/owner.pub --out dist/rebuild"
+	@echo "audit it:   $(BIN)/bitwright rebuild dist/release --spot-check 21 --key .bitwright/keys/owner.pub --out dist/audit"
 
 test: setup
 	$(BIN)/pytest -q -p no:cacheprovider

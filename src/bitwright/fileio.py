@@ -281,7 +281,7 @@ def read_json_object(
 
 
 @contextlib.contextmanager
-def open_atomic(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
+def open_atomic(path: Path, *, mode: int = 0o644, durable: bool = True) -> Iterator[BinaryIO]:
     """Yield a binary file that becomes ``path`` only when the ``with`` block ends normally.
 
     The file is written in the same directory under a hidden temporary name, created with
@@ -292,6 +292,9 @@ def open_atomic(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
     Args:
         path: the file to create or replace; its parent directories are created.
         mode: the permission bits of the finished file.
+        durable: fsync the file and its directory; ``False`` only for files whose
+            durability a later durable write vouches for (a training run's state files,
+            which its trajectory file, written last, commits by digest).
 
     Raises:
         OperationalError: the directory or the file cannot be written.
@@ -309,9 +312,11 @@ def open_atomic(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
             os.fchmod(fh.fileno(), mode)
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp_name, path)
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
@@ -325,13 +330,13 @@ def open_atomic(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
         raise
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`open_atomic`).
 
     Raises:
         OperationalError: the directory or the file cannot be written.
     """
-    with open_atomic(path, mode=mode) as fh:
+    with open_atomic(path, mode=mode, durable=durable) as fh:
         fh.write(data)
 
 

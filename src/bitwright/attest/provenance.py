@@ -140,6 +140,7 @@ def build_provenance(
     builder_version: Mapping[str, str] | None = None,
     release: Mapping[str, Sequence[str]] | None = None,
     allowances: Mapping[str, SandboxAllowances] | None = None,
+    extra_byproducts: Sequence[Mapping[str, Any]] = (),
 ) -> Statement:
     """Build the provenance Statement of a finished build.
 
@@ -165,6 +166,8 @@ def build_provenance(
             the final stages' products.
         allowances: stage -> what the project config let it do beyond the seal; stages
             without any are left out (``internalParameters.allowances``).
+        extra_byproducts: further byproducts (ResourceDescriptors as JSON), such as the
+            trajectory summaries of stages that recorded their training.
 
     Returns:
         The Statement, checked against the buildType and serializable canonically.
@@ -218,7 +221,7 @@ def build_provenance(
                     "startedOn": started_on,
                     "finishedOn": finished_on,
                 },
-                "byproducts": _byproducts(links, layout_sha256),
+                "byproducts": [*_byproducts(links, layout_sha256), *map(dict, extra_byproducts)],
             },
         },
     }

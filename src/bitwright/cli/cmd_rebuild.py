@@ -76,6 +76,21 @@ def rebuild_command(
         Path | None, typer.Option("--out", help="Write report.md, report.html and the VSA here.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    spot_check: Annotated[
+        int | None,
+        typer.Option("--spot-check", help="Audit N training segments instead of a full rebuild."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Draw the segments from this seed (repeatable).")
+    ] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option("--fraction", help="Also report the odds for this forged fraction."),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Replay segments in N processes.")] = 1,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray", help="Replay segments on this Ray cluster.")
+    ] = None,
 ) -> None:
     """Rebuild a release from its pinned inputs; compare stage by stage, tensor by tensor."""
     if not compare:
@@ -84,6 +99,28 @@ def rebuild_command(
     tolerance = None
     if atol is not None or rtol is not None:
         tolerance = Tolerance(atol or 0.0, rtol or 0.0)
+    if spot_check is not None:
+        if stage is not None:
+            raise UsageError(
+                "--spot-check audits training segments; it cannot be combined with --stage",
+                hint="drop --stage, or drop --spot-check to rebuild one stage",
+            )
+        from bitwright.cli._spotcheck_view import spot_check_command
+        from bitwright.rebuild.spotcheck import AuditOptions
+
+        options = AuditOptions(
+            jobs, ray_address, source, data_remote, workspace, verifier_key, tolerance
+        )
+        return spot_check_command(
+            release,
+            policy,
+            segments=spot_check,
+            seed=seed,
+            fraction=fraction,
+            options=options,
+            out=out,
+            json_out=json_out,
+        )
     with live_progress("rebuild", json_out=json_out) as notify:
         report = rebuild_release(
             release,

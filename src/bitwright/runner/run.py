@@ -88,6 +88,7 @@ def run_sealed(
     host_env: Mapping[str, str] | None = None,
     allowances: SandboxAllowances | None = None,
     variation: Variation | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> StageRun:
     """Run ``argv`` as ``stage``, sealed by ``sandbox``, and report what happened.
 
@@ -113,6 +114,8 @@ def run_sealed(
             :mod:`bitwright.runner.allowances`); recorded in the run.
         variation: differences from the normal run to apply (a nightly rebuild's): its
             variables, umask and host name (:mod:`bitwright.runner.variations`).
+        extra_env: further variables set by bitwright itself (a spot-check replay names its
+            request); they may not change a determinism variable.
 
     Returns:
         The run, whatever its exit status; see :func:`judge`.
@@ -146,7 +149,16 @@ def run_sealed(
         seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
         skip = ":".join(str(root / t) for t in toolchain)
         env = _environment(
-            settings, source_date_epoch, root, private, seen, cwd, skip, host_env, granted
+            settings,
+            source_date_epoch,
+            root,
+            private,
+            seen,
+            cwd,
+            skip,
+            host_env,
+            granted,
+            extra_env,
         )
         env = vary_environment(env, variation, settings)
         staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
@@ -260,6 +272,7 @@ def _environment(
     skip: str,
     host: Mapping[str, str] | None,
     granted: SandboxAllowances,
+    more: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     (private / "home").mkdir()
     install_trace_hook(private / "hook")
@@ -269,6 +282,7 @@ def _environment(
         home=seen / "home",
         path_dirs=[str(Path(sys.prefix) / "bin")],
         extra={
+            **(more or {}),
             RECEIPT_ENV: str(seen / "receipt.jsonl"),
             TRACE_ENV: str(seen / "trace"),
             TRACE_ROOT_ENV: str(root),

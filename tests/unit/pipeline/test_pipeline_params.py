@@ -84,12 +84,12 @@ def test_repository_params_file_is_current() -> None:
 def test_stale_file_is_refused_after_a_config_change(repo: Path) -> None:
     write_params_file(repo)
     train = repo / "configs" / "train" / "default.yaml"
-    train.write_text(train.read_text().replace("epochs: 40", "epochs: 41"))
+    train.write_text(train.read_text().replace("lr: 0.05", "lr: 0.04"))
     with pytest.raises(UsageError) as caught:
         check_params_file(repo)
     assert "params.yaml" in caught.value.message
     assert "stale" in caught.value.message
-    assert "epochs: 40" in caught.value.message  # the first differing line is shown
+    assert "lr: 0.05" in caught.value.message  # the first differing line is shown
     assert "bitwright params --write" in caught.value.hint
 
 

@@ -118,7 +118,7 @@ def test_new_config_file_recomposes(repo: Path, memo: Path, composed: list[str])
 def test_stale_file_is_refused_despite_a_memo(repo: Path, memo: Path) -> None:
     check_params_file(repo, memo=memo)
     train = repo / "configs" / "train" / "default.yaml"
-    train.write_text(train.read_text().replace("epochs: 40", "epochs: 41"))
+    train.write_text(train.read_text().replace("lr: 0.05", "lr: 0.04"))
     with pytest.raises(UsageError, match="stale"):
         check_params_file(repo, memo=memo)
     with pytest.raises(UsageError, match="stale"):  # and it stays refused
