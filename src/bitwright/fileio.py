@@ -3,7 +3,8 @@
 Reading: every input read from a release, a stage or a downloaded file is hostile until
 checked. :func:`read_regular` opens only a regular file (never a FIFO, device or a symlink
 at the last component, and never blocks on open), optionally only one that stays inside a
-given directory, and refuses one larger than a cap; :func:`load_json` parses JSON bytes
+given directory, and refuses one larger than a cap (:func:`open_regular` opens one the same
+way as a stream, for files too large to read whole); :func:`load_json` parses JSON bytes
 after checking their nesting depth (the parser would otherwise recurse until it crashes);
 :func:`read_json_object` is both, for the one JSON object a file must hold.
 
@@ -35,6 +36,7 @@ __all__ = [
     "json_depth",
     "load_json",
     "open_atomic",
+    "open_regular",
     "read_json_object",
     "read_regular",
     "write_atomic",
@@ -56,10 +58,8 @@ class NotRegularFile(OperationalError):
     """
 
 
-def read_regular(
-    path: Path, *, limit: int = MAX_DOCUMENT_BYTES, inside: Path | None = None
-) -> bytes:
-    """Return the bytes of the regular file ``path``, at most ``limit`` of them.
+def open_regular(path: Path, *, inside: Path | None = None) -> BinaryIO:
+    """Open the regular file ``path`` for reading as a stream (for files read in pieces).
 
     The file is opened without following a symlink at its last component and without
     blocking (a FIFO cannot hang the reader), then checked to be a regular file by its open
@@ -67,13 +67,12 @@ def read_regular(
 
     Args:
         path: the file.
-        limit: the largest size accepted, in bytes.
         inside: when given, ``path`` (with every symlink of its directories resolved) must
             lie inside this directory.
 
     Raises:
         NotRegularFile: ``path`` is not a regular file, or it leaves ``inside``.
-        OperationalError: it is missing, unreadable, or larger than ``limit``.
+        OperationalError: it is missing or unreadable.
     """
     if inside is not None:
         real = Path(os.path.realpath(path.parent)) / path.name
@@ -97,13 +96,36 @@ def read_regular(
         raise OperationalError(
             f"cannot read {path}: {exc.strerror or exc}", hint="check the path and permissions"
         ) from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotRegularFile(
-                f"{path} is not a regular file ({_kind(info.st_mode)})",
-                hint="only regular files are read; remove it or take the file again",
-            )
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotRegularFile(
+            f"{path} is not a regular file ({_kind(mode)})",
+            hint="only regular files are read; remove it or take the file again",
+        )
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(
+    path: Path, *, limit: int = MAX_DOCUMENT_BYTES, inside: Path | None = None
+) -> bytes:
+    """Return the bytes of the regular file ``path``, at most ``limit`` of them.
+
+    The file is opened as :func:`open_regular` opens it.
+
+    Args:
+        path: the file.
+        limit: the largest size accepted, in bytes.
+        inside: when given, ``path`` (with every symlink of its directories resolved) must
+            lie inside this directory.
+
+    Raises:
+        NotRegularFile: ``path`` is not a regular file, or it leaves ``inside``.
+        OperationalError: it is missing, unreadable, or larger than ``limit``.
+    """
+    with open_regular(path, inside=inside) as fh:
+        info = os.fstat(fh.fileno())
         if info.st_size > limit:
             raise OperationalError(
                 f"{path} is {info.st_size} bytes, more than the {limit} accepted",
