@@ -134,15 +134,18 @@ def run_sealed(
         private = Path(tmp)
         seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
         skip = ":".join(str(root / t) for t in toolchain)
-        env = _environment(settings, source_date_epoch, root, private, seen, cwd, skip, host_env)
+        env = sandbox.adapt_environment(
+            _environment(settings, source_date_epoch, root, private, seen, cwd, skip, host_env)
+        )
         staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
+        writable = [*staging.binds(), Bind(private, seen)]
         try:
             channel = StatusChannel() if sandbox.status_channel else None
             try:
                 command = sandbox.wrap(
                     argv,
                     view=view,
-                    writable=[*staging.binds(), Bind(private, seen)],
+                    writable=writable,
                     env=env,
                     cwd=cwd,
                     status_fd=channel.write_fd if channel else None,
@@ -152,15 +155,16 @@ def run_sealed(
                     channel.close()
                 raise
             started_on = _now()
-            finished = run_logged(
-                command,
-                env=env,
-                cwd=root if sandbox.remaps else cwd,
-                stdout_log=stdout_log,
-                stderr_log=stderr_log,
-                echo=echo,
-                channel=channel,
-            )
+            with sandbox.running(writable):
+                finished = run_logged(
+                    command,
+                    env=env,
+                    cwd=root if sandbox.remaps else cwd,
+                    stdout_log=stdout_log,
+                    stderr_log=stderr_log,
+                    echo=echo,
+                    channel=channel,
+                )
             finished_on = _now()
             receipts = read_receipts(private / "receipt.jsonl")
             reads = undeclared_reads(
