@@ -15,6 +15,7 @@ __all__ = ["COMMAND_MODULES", "register"]
 COMMAND_MODULES = {
     "build": "cmd_build",
     "digest": "cmd_digest",
+    "image": "cmd_image",
     "keygen": "cmd_keygen",
     "params": "cmd_params",
     "rebuild": "cmd_rebuild",
