@@ -39,7 +39,9 @@ ENV = EnvironmentPin(
     cpu_flags_sha256=sha("avx2 fma"),
     torch="2.13.0",
 )
-CONTAINER = ContainerPin("ghcr.io/x/build:1", "sha256:" + sha("image"), sha("cf"), False, "host")
+CONTAINER = ContainerPin(
+    "ghcr.io/x/build:1", "sha256:" + sha("image"), sha("archive"), "0" * 32, 1, "", True, "podman"
+)
 
 
 def statement() -> Statement:
