@@ -130,7 +130,7 @@ def _run_and_link(
         settings=settings,
         source_date_epoch=context.pins.git.commit_time,
         strict=context.strict,
-        sandbox=detect_sandbox(context.sandbox),
+        sandbox=detect_sandbox(context.sandbox, image=context.pins.container),
         digest=digest,
         log_dir=paths.logs,
         host_env=host_env,

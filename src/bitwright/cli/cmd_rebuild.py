@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bitwright.cli.app import app, emit_json, stderr
+from bitwright.cli.cmd_build import Builder
 from bitwright.cli.cmd_verify import trust_policy
 from bitwright.errors import ExitCode, UsageError
 from bitwright.rebuild.compare import Tolerance, Verdict
@@ -74,6 +75,10 @@ def rebuild_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write report.md and vsa.intoto.json here.")
     ] = None,
+    builder: Annotated[
+        Builder,
+        typer.Option("--builder", help="Rebuild sealed on this host, or in the build image."),
+    ] = Builder.SANDBOX,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Rebuild a release from its pinned inputs; compare stage by stage, tensor by tensor."""
@@ -94,6 +99,7 @@ def rebuild_command(
         verifier_key=verifier_key,
         tolerance=tolerance,
         out=out,
+        sandbox=builder.sandbox,
         notify=lambda line: stderr.print(f"bitwright: {escape(line)}"),
     )
     _print_tables(report)

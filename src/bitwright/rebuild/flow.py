@@ -32,10 +32,10 @@ from bitwright.attest.statement import SOURCE, Statement, dvc_parameters
 from bitwright.attest.trust import TrustPolicy, verify_attestation
 from bitwright.builder import ProjectPaths, build
 from bitwright.builder.orchestrate import build_stage
+from bitwright.builder.preflight import build_environment, container_pin
 from bitwright.digest import sha256_file
 from bitwright.errors import CheckFailed, OperationalError, UsageError
-from bitwright.model import Pipeline
-from bitwright.pins import pin_container, pin_environment
+from bitwright.model import Pipeline, SandboxKind
 from bitwright.pipeline import load_params, load_pipeline
 from bitwright.rebuild.compare import FileComparison, Tolerance, Verdict, compare_files
 from bitwright.rebuild.drift import environment_drift
@@ -180,6 +180,7 @@ def rebuild_release(
     verifier_key: Path | None = None,
     tolerance: Tolerance | None = None,
     out: Path | None = None,
+    sandbox: SandboxKind | None = None,
     notify: Notify = lambda _: None,
 ) -> RebuildReport:
     """Rebuild ``release`` from its pinned inputs and compare it stage by stage.
@@ -195,6 +196,8 @@ def rebuild_release(
         verifier_key: the verifier's private key (default: a fresh one, said in the notes).
         tolerance: overrides every stage's ``compare.<stage>`` tolerance of params.yaml.
         out: where to write ``report.md`` and the signed ``vsa.intoto.json``.
+        sandbox: where the stages run: the host's strongest sandbox (None), or podman in the
+            build image the checkout locks (the container builder).
         notify: receives one line per step.
 
     Returns:
@@ -269,13 +272,16 @@ def rebuild_release(
         )
         return _publish(report, out, subjects, resource_uri, policy_doc, key)
 
-    sandbox = detect_sandbox(None).kind
+    container = None
+    if sandbox is SandboxKind.PODMAN:
+        with run.step("image", "obtaining the build image by digest"):
+            container = container_pin(ws, notify)
     run.drift = environment_drift(
         statement,
         internal,
-        environment=pin_environment(),
-        container=pin_container(ws, enforced=False, how=f"host ({sandbox.value})"),
-        sandbox=sandbox,
+        environment=build_environment(ws, container),
+        container=container,
+        sandbox=sandbox or detect_sandbox(None).kind,
     )
     if strict_env and run.drift:
         report = run.report(
@@ -287,7 +293,9 @@ def rebuild_release(
     compare = originals.comparer(ws, tolerances)
     original_links = _links(layout.links)
     if stage is not None:
-        report = _rebuild_one(run, ws, pipeline, stage, original_links, originals, key, compare)
+        report = _rebuild_one(
+            run, ws, pipeline, stage, original_links, originals, key, compare, sandbox
+        )
         products = {
             p: str(h["sha256"])
             for p, h in original_links.get(stage, {}).get("products", {}).items()
@@ -296,7 +304,7 @@ def rebuild_release(
 
     with run.step("build", "rebuilding the pipeline sealed, signed with the verifier key"):
         try:
-            build(ws, key_path=key, force=True, notify=notify)
+            build(ws, key_path=key, force=True, sandbox=sandbox, notify=notify)
         except CheckFailed as exc:
             failed = run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
             return _publish(failed, out, subjects, resource_uri, policy_doc, key)
@@ -357,6 +365,7 @@ def _rebuild_one(
     originals: _Originals,
     key: Path,
     compare: Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]],
+    sandbox: SandboxKind | None,
 ) -> RebuildReport:
     original = original_links.get(stage)
     if original is None:
@@ -375,7 +384,7 @@ def _rebuild_one(
         )
     with run.step("build", f"rebuilding stage {stage} alone, sealed"):
         try:
-            link = build_stage(ws, stage, key_path=key, notify=run.notify)
+            link = build_stage(ws, stage, key_path=key, sandbox=sandbox, notify=run.notify)
         except CheckFailed as exc:
             return run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
     payload, _ = read_link(link)
