@@ -1,6 +1,7 @@
 # bitwright: `make demo` builds the reference pipeline, `make test` runs the tests.
-# Both set everything up from a fresh clone: .venv/ with the pinned packages, and bubblewrap
-# (the stage sandbox) from Debian's packages when the machine allows it.
+# Both set everything up from a fresh clone: .venv/ with the pinned packages, bubblewrap
+# (the stage sandbox) and podman with runc and mmdebstrap (the container builder and its
+# build image) from Debian's packages when the machine allows it.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -9,9 +10,9 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup sandbox clean bench
+.PHONY: demo test lint setup sandbox podman clean bench
 
-setup: $(STAMP) sandbox
+setup: $(STAMP) sandbox podman
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (hint: install Python 3.11)"; exit 3; }
@@ -30,6 +31,23 @@ sandbox:
 		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) || \
 		echo "warning: could not install bubblewrap; stages will be sealed less strictly"; \
 	else echo "warning: bubblewrap (bwrap) is not installed; stages will be sealed less strictly (hint: apt-get install bubblewrap)"; fi
+
+# The container builder: podman with runc runs every stage in the build image by digest;
+# mmdebstrap makes that image (`bitwright image build`); skopeo and umoci inspect OCI archives;
+# uidmap gives user namespaces. Without them the sandbox builder still builds. podman 4.3
+# needs runc on hybrid cgroups and ulimits within these machines' limits: containers.conf.
+PODMAN_PACKAGES := podman runc mmdebstrap skopeo umoci uidmap
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+podman:
+	@if command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(PODMAN_PACKAGES) (container builder)"; \
+		($(APT_INSTALL) $(PODMAN_PACKAGES) >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && $(APT_INSTALL) $(PODMAN_PACKAGES) >/dev/null 2>&1)) || \
+		echo "warning: could not install podman; \`--builder container\` is unavailable here"; \
+	else echo "warning: podman is not installed; \`--builder container\` is unavailable (hint: apt-get install $(PODMAN_PACKAGES))"; fi
+	@if [ "$$(id -u)" = 0 ] && [ -d /etc/containers ] && [ ! -e /etc/containers/containers.conf ]; then \
+		cp containers/containers.conf /etc/containers/containers.conf; fi
 
 demo: setup
 	@test -f .bitwright/keys/owner.key || $(BIN)/bitwright keygen
