@@ -33,10 +33,12 @@ from bitwright.image.store import ImageStore, push_to_remote
 from bitwright.image.wheels import (
     WheelCache,
     check_drift,
+    compile_bytecode,
     install_wheels,
     project_lock,
     resolve_wheels,
 )
+from bitwright.model.digests import Sha256
 from bitwright.pins.container import (
     LOCK_PATH,
     DebianPackage,
@@ -138,7 +140,7 @@ def build_image(
         digest=image.digest,
         recipe=RECIPE_PATH,
         recipe_sha256=recipe_digest,
-        archive_sha256=image.archive_sha256,  # type: ignore[arg-type]
+        archive_sha256=Sha256(image.archive_sha256),
         archive_md5=md5,
         archive_size=image.archive_size,
         debian=tuple(debian),
@@ -188,6 +190,9 @@ def _assemble(
     bootstrap_root(recipe, debian, debs, scratch, root)
     notify(f"installing {len(python)} wheel(s)")
     install_wheels(recipe, python, wheels, root)
+    if python:
+        notify("compiling their bytecode with the image's Python")
+        compile_bytecode(recipe, root)
     notify("writing the normalized layer")
     layer = scratch / "layer.tar"
     with layer.open("wb") as sink:

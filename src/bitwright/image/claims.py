@@ -10,16 +10,17 @@ has every blob hashing to its name. A placeholder digest of zeros is never an im
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from bitwright.attest.statement import BUILD_IMAGE, Statement, dvc_parameters
 from bitwright.errors import VerificationFailed
-from bitwright.image.obtain import obtain_image
-from bitwright.image.store import ImageStore
 from bitwright.model.digests import Sha256
 from bitwright.model.pins import ContainerPin
 from bitwright.model.run import SandboxKind
+
+if TYPE_CHECKING:
+    from bitwright.image.store import ImageStore
 
 __all__ = ["check_claimed_image"]
 
@@ -48,6 +49,8 @@ def check_claimed_image(
     pin = _pin(statement, container.image, container.digest, container.enforced, container.how)
     if container.enforced:
         _require_enforced(links, container.digest)
+    from bitwright.image.obtain import obtain_image  # podman's machinery: only for an image
+
     obtained = obtain_image(pin, project=None, store=store, load=False)
     return f"build image {container.digest} obtained ({obtained.source}) and checked"
 

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from bitwright.digest import sha256_file
-from bitwright.errors import OperationalError, ToolError, VerificationFailed
+from bitwright.errors import OperationalError, ToolError
+from bitwright.image.inputs import holds, keep_copy, refuse_other_bytes, require_delivered
 from bitwright.image.recipe import ImageRecipe
 from bitwright.model.digests import Sha256
 from bitwright.pins.container import DebianPackage
@@ -121,12 +122,7 @@ class DebCache:
     def add(self, source: Path) -> Sha256:
         """Keep a copy of ``source`` under its sha256 and return it."""
         digest = sha256_file(source)
-        target = self.path(digest)
-        if not target.is_file():
-            self.directory.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(f".{os.getpid()}.partial")
-            shutil.copyfile(source, partial)
-            os.replace(partial, target)
+        keep_copy(source, self.path(digest))
         return digest
 
     def fetch(self, packages: Sequence[DebianPackage], scratch: Path, notify: Notify) -> None:
@@ -136,7 +132,7 @@ class DebCache:
             ToolError: ``apt-get download`` failed (a version the apt sources no longer have).
             VerificationFailed: a source served other bytes than the lock records.
         """
-        missing = [p for p in packages if not self._has(p)]
+        missing = [p for p in packages if not holds(self.path(p.sha256), p.sha256)]
         if not missing:
             return
         notify(f"downloading {len(missing)} Debian package(s) with apt-get")
@@ -145,28 +141,14 @@ class DebCache:
         _run(["apt-get", "download", "-q", *specs], cwd=scratch, what="apt-get download")
         by_name = {(p.package, p.version, p.architecture): p for p in missing}
         for deb in sorted(scratch.glob("*.deb")):
-            key = _control_key(deb)
-            wanted = by_name.get(key)
-            if wanted is None:
-                continue
-            digest = self.add(deb)
-            if digest != wanted.sha256:
-                raise VerificationFailed(
-                    f"the apt sources serve {deb.name} with sha256 {digest[:16]}..., the image "
-                    f"lock records {wanted.sha256[:16]}...",
-                    hint="the package was rebuilt or altered upstream; refusing it. Rebuild "
-                    "with `bitwright image build --update` only if you trust the new one",
-                )
-        still = [p.spec for p in missing if not self._has(p)]
-        if still:
-            raise ToolError(
-                f"apt-get did not deliver {', '.join(still[:5])}",
-                hint="the apt sources no longer carry these versions; use a snapshot mirror",
-            )
-
-    def _has(self, package: DebianPackage) -> bool:
-        path = self.path(package.sha256)
-        return path.is_file() and sha256_file(path) == package.sha256
+            wanted = by_name.get(_control_key(deb))
+            if wanted is not None:
+                refuse_other_bytes(deb.name, self.add(deb), wanted.sha256, "the apt sources")
+        require_delivered(
+            [p.spec for p in missing if not holds(self.path(p.sha256), p.sha256)],
+            "apt-get",
+            "the apt sources no longer carry these versions; use a snapshot mirror",
+        )
 
 
 def resolve_packages(

@@ -7,9 +7,11 @@ taken from the cache or downloaded again by name and version and checked by sha2
 
 Installing is unpacking (:pep:`427`), done here rather than by pip so the result depends on
 the wheels alone: pip would write the build machine's interpreter path into scripts and
-compile bytecode whose bytes are not stable. Packages land in the recipe's ``site_packages``,
-``.data/data`` under ``/usr/local``; scripts and headers are left out (stages run
-``python -m`` or their own files).
+compile bytecode with the build machine's interpreter. Packages land in the recipe's
+``site_packages``, ``.data/data`` under ``/usr/local``; scripts and headers are left out
+(stages run ``python -m`` or their own files). Their bytecode is then compiled by the image's
+own interpreter (:func:`compile_bytecode`), so no stage compiles torch again at every start
+on its read-only root.
 
 The project's lock is, today, the distribution set of the environment bitwright runs in:
 the exact pins of ``pyproject.toml`` as installed, and what they pulled in. This is the
@@ -30,6 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from bitwright.digest import sha256_file
 from bitwright.errors import OperationalError, ToolError, UsageError, VerificationFailed
+from bitwright.image.inputs import holds, keep_copy, refuse_other_bytes, require_delivered
 from bitwright.image.recipe import ImageRecipe
 from bitwright.pins.container import PythonWheel
 from bitwright.pins.environment import installed_packages
@@ -37,6 +40,7 @@ from bitwright.pins.environment import installed_packages
 __all__ = [
     "WheelCache",
     "check_drift",
+    "compile_bytecode",
     "install_wheels",
     "normalize",
     "project_lock",
@@ -110,14 +114,8 @@ class WheelCache:
     def add(self, source: Path) -> PythonWheel:
         """Keep a copy of the wheel ``source`` and return its lock entry."""
         name, version = wheel_name_version(source.name)
-        digest = sha256_file(source)
-        wheel = PythonWheel(name, version, source.name, digest)
-        target = self.path(wheel)
-        if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-            shutil.copyfile(source, partial)
-            os.replace(partial, target)
+        wheel = PythonWheel(name, version, source.name, sha256_file(source))
+        keep_copy(source, self.path(wheel))
         return wheel
 
     def fetch(
@@ -129,7 +127,7 @@ class WheelCache:
             ToolError: pip could not download a wheel.
             VerificationFailed: an index served other bytes than the lock records.
         """
-        missing = [w for w in wheels if not self._has(w)]
+        missing = [w for w in wheels if not holds(self.path(w), w.sha256)]
         if not missing:
             return
         notify(f"downloading {len(missing)} wheel(s) with pip")
@@ -138,27 +136,14 @@ class WheelCache:
         _pip_download(recipe, requirements, target, ["--no-deps"])
         wanted = {w.file: w for w in missing}
         for path in sorted(target.glob("*.whl")):
-            lock_entry = wanted.get(path.name)
-            if lock_entry is None:
-                continue
-            got = self.add(path)
-            if got.sha256 != lock_entry.sha256:
-                raise VerificationFailed(
-                    f"the package index serves {path.name} with sha256 {got.sha256[:16]}..., "
-                    f"the image lock records {lock_entry.sha256[:16]}...",
-                    hint="refusing it; rebuild with `bitwright image build --update` only if "
-                    "you trust the new file",
-                )
-        still = [w.file for w in missing if not self._has(w)]
-        if still:
-            raise ToolError(
-                f"pip did not deliver {', '.join(still[:5])}",
-                hint="check the package index (pip config list); the files must be the locked ones",
-            )
-
-    def _has(self, wheel: PythonWheel) -> bool:
-        path = self.path(wheel)
-        return path.is_file() and sha256_file(path) == wheel.sha256
+            if path.name in wanted:
+                got = self.add(path).sha256
+                refuse_other_bytes(path.name, got, wanted[path.name].sha256, "the package index")
+        require_delivered(
+            [w.file for w in missing if not holds(self.path(w), w.sha256)],
+            "pip",
+            "check the package index (pip config list); the files must be the locked ones",
+        )
 
 
 def resolve_wheels(
@@ -284,3 +269,28 @@ def _make_dirs(directory: Path) -> None:
     for path in reversed(missing):
         path.mkdir()
         os.chmod(path, 0o755)  # whatever the umask: the tar records modes
+
+
+def compile_bytecode(recipe: ImageRecipe, root: Path) -> None:
+    """Compile the bytecode of the installed packages inside ``root``, the same on any machine.
+
+    The image's own interpreter compiles (``chroot``), one file after another in sorted order,
+    with hash randomization off and ``unchecked-hash`` invalidation (no source mtime in a
+    ``.pyc``): the bytes then follow from the sources and the interpreter, both pinned. A
+    source the interpreter cannot compile (a newer Python's syntax in a test file) gets no
+    bytecode, the same everywhere.
+
+    Raises:
+        ToolError: the interpreter could not run in ``root``.
+    """
+    python = f"/usr/bin/python{recipe.python_version}"
+    argv = [shutil.which("chroot") or "/usr/sbin/chroot", str(root), python, "-m", "compileall"]
+    argv += ["-q", "-j", "1", "--invalidation-mode", "unchecked-hash", recipe.site_packages]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode not in (0, 1) or "Traceback" in done.stderr:  # 1: some file did not compile
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise ToolError(
+            f"the image's {python} could not compile the packages' bytecode: {last}",
+            hint="the image needs its Python (the recipe's debian.include: python3)",
+        )

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from bitwright.digest import sha256_file
 from bitwright.errors import OperationalError, UsageError, VerificationFailed
 from bitwright.image.debian import apt_sources
 from bitwright.image.recipe import RECIPE_PATH, read_recipe
-from bitwright.image.wheels import check_drift, install_wheel, wheel_name_version
+from bitwright.image.wheels import WheelCache, check_drift, install_wheel, wheel_name_version
 from bitwright.model.digests import Sha256
 from bitwright.pins.container import PythonWheel
 
@@ -171,3 +172,33 @@ def test_wheel_names_and_drift_against_the_project_lock() -> None:
         "safetensors: the recipe asks for it, the image lock has no wheel of it",
         "torch: the project locks 2.14.0, the image lock has 2.13.0+cpu",
     ]
+
+
+def test_an_index_serving_other_bytes_for_a_locked_wheel_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = tmp_path / "index"
+    index.mkdir()
+    metadata = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"
+    served = wheel(
+        index,
+        {
+            "demo/__init__.py": (b"x = 1\n", 0o100644),
+            "demo-1.0.dist-info/METADATA": (metadata, 0o100644),
+            "demo-1.0.dist-info/WHEEL": (b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n", 0o100644),
+            "demo-1.0.dist-info/RECORD": (b"", 0o100644),
+        },
+    )
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip sees only this directory, no network
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    monkeypatch.delenv("PIP_CONSTRAINT", raising=False)
+    cache = WheelCache(tmp_path / "cache")
+    recipe = read_recipe(ROOT)
+    honest = PythonWheel("demo", "1.0", served.name, sha256_file(served))
+    cache.fetch(recipe, [honest], tmp_path / "scratch", lambda _: None)
+    assert cache.path(honest).read_bytes() == served.read_bytes()
+
+    other = PythonWheel("demo", "1.0", served.name, Sha256("f" * 64))  # what the lock says
+    with pytest.raises(VerificationFailed, match="the package index serve"):
+        cache.fetch(recipe, [other], tmp_path / "scratch2", lambda _: None)
+    assert not cache.path(other).exists()
