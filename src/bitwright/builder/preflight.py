@@ -37,11 +37,12 @@ def container_pin(repo: Path, notify: Callable[[str], None] = lambda _: None) ->
     """Pin the locked build image and make sure podman holds it by digest.
 
     Raises:
-        OperationalError: the lock is missing, stale or a placeholder, or the image cannot
-            be obtained (the message names its digest).
+        OperationalError: the lock is missing, stale or a placeholder, podman does not run
+            here, or the image cannot be obtained (the message names its digest).
         VerificationFailed: an archive kept under its digest is not that image.
     """
     pin = pin_container(repo)
+    detect_sandbox(SandboxKind.PODMAN, image=pin)  # podman itself first: the plainest answer
     obtain_image(pin, project=repo, notify=notify)
     return pin
 

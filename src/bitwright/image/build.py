@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bitwright.errors import OperationalError
+from bitwright.errors import OperationalError, VerificationFailed
 from bitwright.image.debian import DebCache, bootstrap_root, resolve_packages
 from bitwright.image.normtar import HashingWriter, write_normalized_tar
 from bitwright.image.obtain import load_archive
@@ -125,8 +125,7 @@ def build_image(
             python = resolve_wheels(recipe, lock, wheels, scratch, notify)
         else:
             debian, python = previous.debian, previous.python
-            debs.fetch(debian, scratch / "debs", notify)
-            wheels.fetch(recipe, python, scratch, notify)
+            _fetch_locked(recipe, debian, python, debs, wheels, scratch, notify)
         archive, image, md5 = _assemble(recipe, debian, python, debs, wheels, scratch, notify)
         kept = store.keep(archive, image)
     if previous is not None and image.digest != previous.digest:
@@ -157,6 +156,23 @@ def build_image(
         notify("storing the archive in the DVC remote")
         push_to_remote(kept, repo)
     return ImageBuild(entry, image, kept, previous is not None, previous is None, loaded, push)
+
+
+def _fetch_locked(
+    recipe: ImageRecipe,
+    debian: tuple[DebianPackage, ...],
+    python: tuple[PythonWheel, ...],
+    debs: DebCache,
+    wheels: WheelCache,
+    scratch: Path,
+    notify: Notify,
+) -> None:
+    """The locked inputs, each checked; a source serving other bytes stops the build (exit 3)."""
+    try:
+        debs.fetch(debian, scratch / "debs", notify)
+        wheels.fetch(recipe, python, scratch, notify)
+    except VerificationFailed as exc:
+        raise OperationalError(exc.message, hint=exc.hint) from None
 
 
 def _refuse_drift(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bitwright.errors import OperationalError, ToolError
+from bitwright.errors import OperationalError, ToolError, VerificationFailed
 from bitwright.image.oci import OciImage
 from bitwright.image.store import ImageStore, fetch_from_remote
 from bitwright.model.pins import ContainerPin
@@ -106,17 +106,20 @@ def obtain_image(
         notify: progress lines.
 
     Raises:
-        OperationalError: the image cannot be obtained (the message names its digest).
-        VerificationFailed: an archive under its digest is not that image (altered bytes).
+        OperationalError: the image cannot be obtained (the message names its digest): no
+            source has it, or what one has is not that image (altered or damaged bytes).
     """
     reference = image_reference(pin.image, pin.digest)
     if pin.digest in podman_digests(reference):
         return Obtained("podman")
     store = store or ImageStore()
-    found = store.find(pin.digest)
+    try:
+        found = store.find(pin.digest)
+    except VerificationFailed as exc:
+        raise _unobtainable(pin, exc.message, _ALTERED) from None
     source = "store"
     remote_url = pin.remote_url if _reachable(pin.remote_url) else ""
-    asked = "the DVC remote was not asked" if remote else "there is no DVC remote to ask"
+    asked = "there is no DVC remote to ask" if remote else "the DVC remote was not asked"
     if found is None and remote and (remote_url or project is not None):
         notify(f"fetching build image {pin.digest} from the DVC remote")
         try:
@@ -128,16 +131,19 @@ def obtain_image(
                 remote_url=remote_url,
                 store=store,
             )
+        except VerificationFailed as exc:
+            raise _unobtainable(pin, exc.message, _ALTERED) from None
         except OperationalError as exc:
             asked = exc.message
         source = "remote"
     if found is None:
         held = podman_digests(pin.image)
         also = f"; podman holds {pin.image} as {', '.join(held)} only" if held else ""
-        raise OperationalError(
-            f"build image {pin.digest} ({pin.image}) cannot be obtained: podman does not hold "
-            f"it, the image store {store.root} has no archive of it, and {asked}{also}",
-            hint="build it from the recipe (`bitwright image build` at the source commit), or "
+        raise _unobtainable(
+            pin,
+            f"podman does not hold it, the image store {store.root} has no archive of it, and "
+            f"{asked}{also}",
+            "build it from the recipe (`bitwright image build` at the source commit), or "
             "fetch its archive from the maintainer's DVC remote",
         )
     archive, image = found
@@ -145,6 +151,15 @@ def obtain_image(
         notify(f"loading build image {pin.digest} into podman")
         load_archive(archive, image)
     return Obtained(source, archive)
+
+
+_ALTERED = "the archive is damaged or altered: refusing it; fetch or build the image again"
+
+
+def _unobtainable(pin: ContainerPin, why: str, hint: str) -> OperationalError:
+    return OperationalError(
+        f"build image {pin.digest} ({pin.image}) cannot be obtained: {why}", hint=hint
+    )
 
 
 def _reachable(url: str) -> bool:
