@@ -39,8 +39,8 @@ STAGES = 4  # the reference pipeline's
 
 
 def empty_stage(root: Path) -> StageSpec:
-    (root / "params.yaml").write_text("x: 1\n")
     (root / "out").mkdir(parents=True)
+    (root / "params.yaml").write_text("x: 1\n")
     return StageSpec(
         name="empty",
         cmd="bitwright stage run empty -- python3 -c pass",
