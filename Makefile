@@ -1,7 +1,7 @@
 # bitwright: `make demo` builds the reference pipeline, `make test` runs the tests.
 # Both set everything up from a fresh clone: .venv/ with the pinned packages, bubblewrap
-# (the stage sandbox) and podman with runc and mmdebstrap (the container builder and its
-# build image) from Debian's packages when the machine allows it.
+# (the stage sandbox), disorderfs and Chromium, and podman with runc and mmdebstrap (the
+# container builder and its build image) from Debian's packages when the machine allows it.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -10,9 +10,9 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup sandbox podman clean bench
+.PHONY: demo test lint setup sandbox tools podman clean bench
 
-setup: $(STAMP) sandbox podman
+setup: $(STAMP) sandbox tools podman
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (hint: install Python 3.11)"; exit 3; }
@@ -31,6 +31,20 @@ sandbox:
 		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) || \
 		echo "warning: could not install bubblewrap; stages will be sealed less strictly"; \
 	else echo "warning: bubblewrap (bwrap) is not installed; stages will be sealed less strictly (hint: apt-get install bubblewrap)"; fi
+
+# Tools used where present: disorderfs (the nightly's file-order variation) and Chromium
+# (the HTML report's headless-browser test). Without them the variation is named as not
+# applied and the test is skipped, each with the reason.
+TOOLS := disorderfs chromium
+tools:
+	@missing=""; for tool in $(TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing (nightly variations, report tests)"; \
+		(apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$missing >/dev/null 2>&1)) || \
+		echo "warning: could not install$$missing"; \
+	else echo "warning:$$missing not installed (hint: apt-get install$$missing)"; fi
 
 # The container builder: podman with runc runs every stage in the build image by digest;
 # mmdebstrap makes that image (`bitwright image build`); skopeo and umoci inspect OCI archives;
@@ -75,6 +89,8 @@ lint: setup
 	$(BIN)/ruff format --check src tests bench pipelines
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/actionlint -shellcheck=$(BIN)/shellcheck .github/workflows/*.yml
+	$(BIN)/zizmor --offline --no-progress --persona=pedantic .github/workflows
 
 bench: setup
 	$(BIN)/python bench/digest.py

@@ -172,10 +172,20 @@ def _create_project(base: Path) -> Path:
     (repo / ".gitignore").write_text(".bitwright/\n")
     (repo / "out").mkdir()
     (repo / "out" / ".gitignore").write_text("/first.json\n/second.json\n")
+    commit_with_data(repo, base / "remote")
+    sh(BITWRIGHT, "keygen", cwd=repo)
+    return repo
+
+
+def commit_with_data(repo: Path, remote: Path) -> None:
+    """Make the files in ``repo`` a committed git + DVC project.
+
+    ``data/raw`` is tracked by DVC and pushed to a local remote at ``remote``, and
+    ``params.yaml`` composed from ``configs/``.
+    """
     sh("git", "init", "-q", "-b", "main", cwd=repo)
     sh("dvc", "init", "-q", cwd=repo)
     sh("dvc", "config", "core.analytics", "false", cwd=repo)
-    remote = base / "remote"
     remote.mkdir()
     # a local directory remote is machine-specific: it lives in the untracked config.local
     sh("dvc", "remote", "add", "--local", "-d", "origin", str(remote), cwd=repo)
@@ -183,8 +193,6 @@ def _create_project(base: Path) -> Path:
     sh("dvc", "push", "-q", cwd=repo)
     sh(BITWRIGHT, "params", "--write", cwd=repo)
     commit(repo, "project")
-    sh(BITWRIGHT, "keygen", cwd=repo)
-    return repo
 
 
 def textblock(text: str) -> str:

@@ -14,6 +14,7 @@ What costs minutes happens at most once per run, in module fixtures:
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -94,17 +95,46 @@ def full_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     return pin.digest
 
 
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ImageStore:
-    """An empty podman storage and an empty image store, for this test and its commands."""
-    conf = tmp_path / "storage.conf"
+@contextlib.contextmanager
+def empty_podman(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImageStore]:
+    """An empty podman storage and image store under ``directory``, for code and commands.
+
+    Afterwards its images are removed and its mounts undone (podman's overlay storage stays
+    mounted on itself), so no test leaves a mount behind in the temporary directories.
+    """
+    conf = directory / "storage.conf"
     conf.write_text(
-        f'[storage]\ndriver = "overlay"\ngraphroot = "{tmp_path}/graph"\n'
-        f'runroot = "{tmp_path}/run"\n'
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{directory}/graph"\n'
+        f'runroot = "{directory}/run"\n'
     )
-    monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(conf))
-    monkeypatch.setenv("BITWRIGHT_IMAGE_STORE", str(tmp_path / "store"))
-    return ImageStore(tmp_path / "store")
+    with monkeypatch.context() as patch:
+        patch.setenv("CONTAINERS_STORAGE_CONF", str(conf))
+        patch.setenv("BITWRIGHT_IMAGE_STORE", str(directory / "store"))
+        try:
+            yield ImageStore(directory / "store")
+        finally:
+            subprocess.run(
+                [*podman_command(), "rmi", "--all", "--force"], capture_output=True, timeout=300
+            )
+            for mount in mounts_under(directory):
+                subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+
+
+def mounts_under(directory: Path) -> list[str]:
+    """Mount points at or below ``directory``, deepest first."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].encode().decode("unicode_escape")  # octal escapes (\\040)
+        if Path(point).is_relative_to(directory):
+            found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImageStore]:
+    """An empty podman storage and an empty image store, for this test and its commands."""
+    with empty_podman(tmp_path / "podman", monkeypatch) as store:
+        yield store
 
 
 def test_the_image_rebuilt_elsewhere_has_the_locked_digest(small_image: dict[str, Any]) -> None:
@@ -384,12 +414,7 @@ def test_the_reference_pipeline_builds_verifies_and_reproduces_in_its_image(
     assert enforced_links(tmp_path / "ws/.bitwright/attestations/links", full_image) == stages
 
     # a verifier who cannot obtain the image: exit 3, the digest named
-    conf = tmp_path / "storage.conf"
-    conf.write_text(
-        f'[storage]\ndriver = "overlay"\ngraphroot = "{tmp_path}/g"\nrunroot = "{tmp_path}/r"\n'
-    )
-    monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(conf))
-    monkeypatch.setenv("BITWRIGHT_IMAGE_STORE", str(tmp_path / "empty-store"))
-    done = sh(BITWRIGHT, "verify", str(release), "--key", str(key), cwd=tmp_path, check=False)
+    with empty_podman(tmp_path / "podman", monkeypatch):
+        done = sh(BITWRIGHT, "verify", str(release), "--key", str(key), cwd=tmp_path, check=False)
     assert done.returncode == 3, done.stderr
     assert f"build image {full_image}" in done.stderr and "cannot be obtained" in done.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bitwright.attest import build_layout, keyid8, load_signer, read_link, write_layout
 from bitwright.attest.signers import AttestationSigner, KeySigner
-from bitwright.builder.context import CONTEXT_ENV, BuildContext, write_context
+from bitwright.builder.context import CONTEXT_ENV, BuildContext, with_variation, write_context
 from bitwright.builder.data import dvc_executable
 from bitwright.builder.linkstore import LinkStore
 from bitwright.builder.paths import ProjectPaths
@@ -33,6 +33,8 @@ from bitwright.errors import (
 )
 from bitwright.fileio import write_atomic
 from bitwright.model import Pipeline, SandboxKind
+from bitwright.model.variation import Variation
+from bitwright.pins import ci_identity
 from bitwright.pipeline import load_pipeline
 
 __all__ = ["LAYOUT_VALIDITY", "BuildResult", "build"]
@@ -86,11 +88,15 @@ def build(
     identity_token: str | None = None,
     keyless: bool = False,
     notify: Notify = lambda _: None,
+    variation: Variation | None = None,
+    quiet_tools: bool = False,
 ) -> BuildResult:
     """Build the pipeline of ``repo`` with every stage sealed and linked, and sign its layout.
 
     The links and layout are signed with the key; the provenance too, unless ``keyless``, when
-    sigstore signs it with the ambient OIDC identity or ``identity_token``.
+    sigstore signs it with the ambient OIDC identity or ``identity_token``. A ``variation``
+    (a nightly rebuild's) is applied to every stage and its knobs are declared in the pins.
+    With ``quiet_tools``, DVC's output goes to ``notify`` line by line instead of stderr.
 
     Raises:
         KeyProblem, DirtyTreeError, UsageError: preflight refused to start.
@@ -104,20 +110,22 @@ def build(
     context = preflight(
         repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox, notify=notify
     )
+    context = with_variation(context, variation)
     notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")
     _clear_attestations(paths, pipeline)
     write_context(context, paths.context_file)
 
+    tools = notify if quiet_tools else None
     with StageServer(repo, context) as serving:
-        _repro(paths, ["--force"] if force else [], notify, serving)
+        _repro(paths, ["--force"] if force else [], notify, serving, tools)
         ran = tuple(n for n in pipeline.names if _current_link(paths, n) is not None)
         missing = _attach_stored_links(paths, pipeline, context)
         for name in missing:
             notify(f"stage {name}: no link for its restored outputs; running it again")
-            _repro(paths, ["--force", "--single-item", name], notify, serving)
+            _repro(paths, ["--force", "--single-item", name], notify, serving, tools)
         if missing:
             # stages downstream of a rerun that changed its outputs
-            _repro(paths, [], notify, serving)
+            _repro(paths, [], notify, serving, tools)
     still = _attach_stored_links(paths, pipeline, context) if missing else ()
     if still:
         raise OperationalError(
@@ -148,7 +156,7 @@ def build(
         links,
         finished_on=finished_on,
         signer=provenance_signer,
-        ci=os.environ.get("CI", "").lower() == "true",
+        ci=ci_identity(os.environ, commit=context.pins.git.commit),
     )
     notify("signed the layout and the provenance")
     return BuildResult(context, links, ran, reused, layout_path, provenance, finished_on)
@@ -161,6 +169,8 @@ def build_stage(
     key_path: Path,
     sandbox: SandboxKind | None = None,
     notify: Notify = lambda _: None,
+    variation: Variation | None = None,
+    quiet_tools: bool = False,
 ) -> Path:
     """Run the one stage ``name`` of ``repo`` sealed and linked, its deps already in place.
 
@@ -186,12 +196,19 @@ def build_stage(
     context = preflight(
         repo, key_path=key_path, allow_dirty=False, strict=False, sandbox=sandbox, notify=notify
     )
+    context = with_variation(context, variation)
     paths.links.mkdir(parents=True, exist_ok=True)
     for stale in paths.links.glob(f"{name}.*.link"):
         stale.unlink()
     write_context(context, paths.context_file)
     with StageServer(repo, context) as serving:
-        _repro(paths, ["--force", "--single-item", name], notify, serving)
+        _repro(
+            paths,
+            ["--force", "--single-item", name],
+            notify,
+            serving,
+            notify if quiet_tools else None,
+        )
     link = _current_link(paths, name)
     if link is None:
         raise OperationalError(
@@ -255,23 +272,35 @@ def _same_seal(stored: Path, context: BuildContext) -> bool:
 
 
 def _repro(
-    paths: ProjectPaths, args: Sequence[str], notify: Notify, serving: Mapping[str, str]
+    paths: ProjectPaths,
+    args: Sequence[str],
+    notify: Notify,
+    serving: Mapping[str, str],
+    output: Notify | None = None,
 ) -> None:
+    """Run ``dvc repro ARGS``; its output goes to stderr, or line by line to ``output``."""
     paths.failure_file.unlink(missing_ok=True)
     command = [*dvc_executable(), "repro", *args]
     notify(f"running {' '.join(['dvc', 'repro', *args])}")
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             command,
             cwd=paths.repo,
             env=_dvc_env(paths.context_file, serving),
-            stdout=2,
-            check=False,
+            stdout=2 if output is None else subprocess.PIPE,
+            stderr=None if output is None else subprocess.STDOUT,
+            text=output is not None,
+            errors="replace",
         )
     except OSError as exc:
         raise ToolError(f"cannot run dvc: {exc}", hint="run `make demo` to install it") from None
-    if done.returncode != 0:
-        raise _failure(paths, done.returncode)
+    if output is not None and proc.stdout is not None:
+        for line in proc.stdout:
+            if line.strip():
+                output(line.rstrip())
+    returncode = proc.wait()
+    if returncode != 0:
+        raise _failure(paths, returncode)
 
 
 def _failure(paths: ProjectPaths, returncode: int) -> BitwrightError:

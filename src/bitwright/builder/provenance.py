@@ -20,7 +20,7 @@ from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import default_cache, digest_artifacts, sha256_file
 from bitwright.fileio import write_text_atomic
 from bitwright.model import ArtifactMap, Pipeline, Sha256
-from bitwright.pins import builder_id, builder_kind
+from bitwright.pins import CiIdentity, builder_id, builder_kind
 
 __all__ = ["final_stages", "release_subjects", "write_build_provenance"]
 
@@ -59,9 +59,12 @@ def write_build_provenance(
     *,
     finished_on: str,
     signer: AttestationSigner,
-    ci: bool = False,
+    ci: CiIdentity | None = None,
 ) -> Path:
-    """Write ``provenance.intoto.json`` (and the sigstore bundle beside it when keyless)."""
+    """Write ``provenance.intoto.json`` (and the sigstore bundle beside it when keyless).
+
+    On a CI run (``ci``), the builder id is the workflow's URI and the invocation id the run's.
+    """
     link_digests: dict[str, tuple[str, Sha256]] = {}
     confirmed: dict[str, dict[str, Any]] = {}
     for stage, link_path in links.items():
@@ -75,8 +78,10 @@ def write_build_provenance(
         source_uri=pins.git.remote_url,
         targets=["dvc.yaml"],
         params=dict(pins.params_sha256),
-        builder_id=builder_id(builder_kind(context.sandbox, ci=ci, dirty=pins.git.dirty)),
-        invocation_id=context.invocation_id,
+        builder_id=builder_id(
+            builder_kind(context.sandbox, ci=ci is not None, dirty=pins.git.dirty), ci
+        ),
+        invocation_id=ci.invocation_id if ci is not None else context.invocation_id,
         started_on=context.started_on,
         finished_on=finished_on,
         links=link_digests,

@@ -134,6 +134,7 @@ def _run_and_link(
         digest=digest,
         log_dir=paths.logs,
         host_env=host_env,
+        variation=context.variation,
     )
     if run.returncode != 0:
         raise StageFailed(

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from bitwright.builder import build
 from bitwright.cli.app import app, emit_json, stderr
+from bitwright.cli.progress import live_progress, progress_wanted
 from bitwright.model import SandboxKind
 
 __all__ = ["Builder", "build_command"]
@@ -64,17 +64,19 @@ def build_command(
     repo: Annotated[Path, typer.Option("--repo", help="Project root.")] = Path("."),
 ) -> None:
     """Pin inputs, run `dvc repro` with every stage sealed and linked, sign the layout."""
-    result = build(
-        repo,
-        key_path=key,
-        allow_dirty=allow_dirty,
-        strict=strict,
-        force=force,
-        sandbox=builder.sandbox,
-        keyless=keyless,
-        identity_token=identity_token,
-        notify=lambda line: stderr.print(f"[dim]bitwright:[/] {escape(line)}"),
-    )
+    with live_progress("build", json_out=json_out) as notify:
+        result = build(
+            repo,
+            key_path=key,
+            allow_dirty=allow_dirty,
+            strict=strict,
+            force=force,
+            sandbox=builder.sandbox,
+            keyless=keyless,
+            identity_token=identity_token,
+            notify=notify,
+            quiet_tools=progress_wanted(json_out),
+        )
     root = result.layout.parent
     if json_out:
         emit_json(

@@ -2,7 +2,8 @@
 
 Files print as ``sha256sum`` lines (``sha256sum -c`` accepts them); a directory prints its tree
 digest as ``HEX  DIR/`` (format in :mod:`bitwright.digest.tree`). ``--json`` prints one object
-with every per-file digest of each tree. Progress goes to stderr for more than 256 MiB.
+with every per-file digest of each tree. Progress goes to stderr for more than 256 MiB, on a
+terminal and without ``--json``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress
 
-from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json, stderr
+from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json
+from bitwright.cli.progress import progress_wanted
 from bitwright.digest import (
     DigestCache,
     TreeDigest,
@@ -129,9 +131,10 @@ def digest_command(
     """Print the sha256 of files (sha256sum format) and the tree digest of directories."""
     cache = None if no_cache else default_cache()
     try:
-        targets = _plan(paths, sizes_of_trees=stderr.is_terminal)
+        live = progress_wanted(as_json)
+        targets = _plan(paths, sizes_of_trees=live)
         total = sum(t.size for t in targets)
-        if total > PROGRESS_THRESHOLD and stderr.is_terminal:
+        if total > PROGRESS_THRESHOLD and live:
             with byte_progress() as progress:
                 files, trees = _digest_all(targets, cache, progress)
         else:

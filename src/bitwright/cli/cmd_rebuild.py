@@ -17,6 +17,7 @@ from rich.table import Table
 from bitwright.cli.app import app, emit_json, stderr
 from bitwright.cli.cmd_build import Builder
 from bitwright.cli.cmd_verify import trust_policy
+from bitwright.cli.progress import live_progress, progress_wanted
 from bitwright.errors import ExitCode, UsageError
 from bitwright.rebuild.compare import Tolerance, Verdict
 from bitwright.rebuild.flow import rebuild_release
@@ -73,7 +74,7 @@ def rebuild_command(
         float | None, typer.Option("--rtol", help="Relative tolerance for every stage.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write report.md and vsa.intoto.json here.")
+        Path | None, typer.Option("--out", help="Write report.md, report.html and the VSA here.")
     ] = None,
     builder: Annotated[
         Builder,
@@ -88,20 +89,22 @@ def rebuild_command(
     tolerance = None
     if atol is not None or rtol is not None:
         tolerance = Tolerance(atol or 0.0, rtol or 0.0)
-    report = rebuild_release(
-        release,
-        policy,
-        source=source,
-        data_remote=data_remote,
-        workspace=workspace,
-        strict_env=strict_env,
-        stage=stage,
-        verifier_key=verifier_key,
-        tolerance=tolerance,
-        out=out,
-        sandbox=builder.sandbox,
-        notify=lambda line: stderr.print(f"bitwright: {escape(line)}"),
-    )
+    with live_progress("rebuild", json_out=json_out) as notify:
+        report = rebuild_release(
+            release,
+            policy,
+            source=source,
+            data_remote=data_remote,
+            workspace=workspace,
+            strict_env=strict_env,
+            stage=stage,
+            verifier_key=verifier_key,
+            tolerance=tolerance,
+            out=out,
+            sandbox=builder.sandbox,
+            notify=notify,
+            quiet_tools=progress_wanted(json_out),
+        )
     _print_tables(report)
     if json_out:
         emit_json(report.to_json())

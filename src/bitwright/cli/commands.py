@@ -13,10 +13,12 @@ from collections.abc import Sequence
 __all__ = ["COMMAND_MODULES", "register"]
 
 COMMAND_MODULES = {
+    "bisect": "cmd_bisect",
     "build": "cmd_build",
     "digest": "cmd_digest",
     "image": "cmd_image",
     "keygen": "cmd_keygen",
+    "nightly": "cmd_nightly",
     "params": "cmd_params",
     "rebuild": "cmd_rebuild",
     "release": "cmd_release",

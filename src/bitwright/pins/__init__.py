@@ -14,7 +14,7 @@
   (:mod:`.environment`).
 
 :data:`BUILD_TYPE` and :func:`builder_id` name the buildType and builders specified in
-``builders/`` of the repository.
+``builders/`` of the repository; on CI, :func:`ci_identity` names the workflow run (:mod:`.ci`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import assert_never
 
 from bitwright.errors import UsageError
 from bitwright.model.run import SandboxKind
+from bitwright.pins.ci import CiIdentity, ci_identity
 from bitwright.pins.container import LOCK_PATH, pin_container
 from bitwright.pins.data import DVC_ENV, pin_data
 from bitwright.pins.determinism import pin_determinism
@@ -34,9 +35,11 @@ __all__ = [
     "BUILDER_KINDS",
     "BUILD_TYPE",
     "DVC_ENV",
+    "CiIdentity",
     "LOCK_PATH",
     "builder_id",
     "builder_kind",
+    "ci_identity",
     "find_dirty_paths",
     "pin_container",
     "pin_data",
@@ -54,8 +57,11 @@ BUILDER_KINDS = ("local-host", "sandboxed-host", "container", "ci")
 _BUILDER_VERSION = "v1"
 
 
-def builder_id(kind: str) -> str:
+def builder_id(kind: str, ci: CiIdentity | None = None) -> str:
     """Return the ``runDetails.builder.id`` URI of a builder kind (see ``builders/KIND.md``).
+
+    The ``ci`` builder of a known workflow run (``ci``) is that workflow's own URI
+    (:attr:`CiIdentity.builder_id`); every other builder is named by its specification.
 
     Raises:
         UsageError: ``kind`` is not one of :data:`BUILDER_KINDS`.
@@ -64,6 +70,8 @@ def builder_id(kind: str) -> str:
         raise UsageError(
             f"unknown builder {kind!r}", hint=f"use one of: {', '.join(BUILDER_KINDS)}"
         )
+    if kind == "ci" and ci is not None:
+        return ci.builder_id
     return f"https://bitwright.dev/builders/{kind}/{_BUILDER_VERSION}"
 
 
@@ -71,8 +79,8 @@ def builder_kind(sandbox: SandboxKind, *, ci: bool = False, dirty: bool = False)
     """Return the strongest builder kind whose guarantees a build sealed with ``sandbox`` meets.
 
     ``unshare`` alone cuts only the network, which is the local-host builder. The ci builder
-    needs a hosted CI run (``ci``) of a clean commit sealed by bubblewrap or podman; a dirty
-    build on CI is recorded as the builder its sealing meets.
+    needs a hosted CI run (``ci``: a :func:`ci_identity` was found) of a clean commit sealed by
+    bubblewrap or podman; a dirty build on CI is recorded as the builder its sealing meets.
     """
     kind: str
     match sandbox:

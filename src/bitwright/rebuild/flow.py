@@ -36,6 +36,7 @@ from bitwright.builder.preflight import build_environment, container_pin
 from bitwright.digest import sha256_file
 from bitwright.errors import CheckFailed, OperationalError, UsageError
 from bitwright.model import Pipeline, SandboxKind
+from bitwright.model.variation import Variation
 from bitwright.pipeline import load_params, load_pipeline
 from bitwright.rebuild.compare import FileComparison, Tolerance, Verdict, compare_files
 from bitwright.rebuild.drift import environment_drift
@@ -182,6 +183,8 @@ def rebuild_release(
     out: Path | None = None,
     sandbox: SandboxKind | None = None,
     notify: Notify = lambda _: None,
+    variation: Variation | None = None,
+    quiet_tools: bool = False,
 ) -> RebuildReport:
     """Rebuild ``release`` from its pinned inputs and compare it stage by stage.
 
@@ -199,6 +202,9 @@ def rebuild_release(
         sandbox: where the stages run: the host's strongest sandbox (None), or podman in the
             build image the checkout locks (the container builder).
         notify: receives one line per step.
+        variation: rebuild every stage under this variation (a nightly's; the caller
+            chooses the workspace of a build-path or file-order variation).
+        quiet_tools: send DVC's output to ``notify`` line by line instead of stderr.
 
     Returns:
         The report; its verdict says whether the release was reproduced.
@@ -294,7 +300,17 @@ def rebuild_release(
     original_links = _links(layout.links)
     if stage is not None:
         report = _rebuild_one(
-            run, ws, pipeline, stage, original_links, originals, key, compare, sandbox
+            run,
+            ws,
+            pipeline,
+            stage,
+            original_links,
+            originals,
+            key,
+            compare,
+            variation,
+            quiet_tools,
+            sandbox,
         )
         products = {
             p: str(h["sha256"])
@@ -304,7 +320,15 @@ def rebuild_release(
 
     with run.step("build", "rebuilding the pipeline sealed, signed with the verifier key"):
         try:
-            build(ws, key_path=key, force=True, sandbox=sandbox, notify=notify)
+            build(
+                ws,
+                key_path=key,
+                force=True,
+                sandbox=sandbox,
+                notify=notify,
+                variation=variation,
+                quiet_tools=quiet_tools,
+            )
         except CheckFailed as exc:
             failed = run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
             return _publish(failed, out, subjects, resource_uri, policy_doc, key)
@@ -365,6 +389,8 @@ def _rebuild_one(
     originals: _Originals,
     key: Path,
     compare: Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]],
+    variation: Variation | None,
+    quiet_tools: bool,
     sandbox: SandboxKind | None,
 ) -> RebuildReport:
     original = original_links.get(stage)
@@ -384,7 +410,15 @@ def _rebuild_one(
         )
     with run.step("build", f"rebuilding stage {stage} alone, sealed"):
         try:
-            link = build_stage(ws, stage, key_path=key, sandbox=sandbox, notify=run.notify)
+            link = build_stage(
+                ws,
+                stage,
+                key_path=key,
+                sandbox=sandbox,
+                notify=run.notify,
+                variation=variation,
+                quiet_tools=quiet_tools,
+            )
         except CheckFailed as exc:
             return run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
     payload, _ = read_link(link)

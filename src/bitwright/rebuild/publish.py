@@ -1,4 +1,4 @@
-"""Write what a rebuild publishes: ``report.md`` and the verifier-signed VSA ``vsa.intoto.json``.
+"""Write what a rebuild publishes: ``report.md``, ``report.html`` and the signed VSA.
 
 The VSA's subjects are what was verified (the release's artifacts, or for ``--stage`` that
 stage's products); its policy digest covers the trusted signers, the tolerances, the strictness
@@ -28,6 +28,7 @@ from bitwright.digest import sha256_file
 from bitwright.fileio import write_text_atomic
 from bitwright.rebuild.compare import Tolerance, Verdict
 from bitwright.rebuild.report import RebuildReport, report_markdown
+from bitwright.rebuild.visual import HTML_FILE, rebuild_html
 from bitwright.release.layout import ReleaseLayout
 
 __all__ = [
@@ -97,10 +98,10 @@ def write_outputs(
     policy: Mapping[str, Any],
     key_path: Path | None,
 ) -> dict[str, str]:
-    """Write ``report.md`` and, when there is a key and a subject, the signed VSA into ``out``.
+    """Write ``report.md``, ``report.html`` and, with a key and a subject, the signed VSA.
 
     Returns:
-        Output kind (``report``, ``vsa``) -> the path written.
+        Output kind (``report``, ``html``, ``vsa``, ``verifier_key``) -> the path written.
 
     Raises:
         OperationalError: a file cannot be written.
@@ -128,4 +129,7 @@ def write_outputs(
     report_path = out / REPORT_FILE
     write_text_atomic(report_path, report_markdown(report))
     written["report"] = str(report_path)
+    html_path = out / HTML_FILE
+    write_text_atomic(html_path, rebuild_html(report))
+    written["html"] = str(html_path)
     return written

@@ -77,15 +77,19 @@ class BubblewrapSandbox(Sandbox):
     Args:
         executable: the absolute path of ``bwrap``.
         isolation: the ``--unshare-*`` flags the probe found working.
+        hostname: the stage's host name, in its own UTS namespace.
     """
 
     kind = SandboxKind.BUBBLEWRAP
     remaps = True
     status_channel = True
 
-    def __init__(self, executable: str, isolation: Sequence[str]) -> None:
+    def __init__(
+        self, executable: str, isolation: Sequence[str], *, hostname: str = _HOSTNAME
+    ) -> None:
         self.executable = executable
         self.isolation = tuple(isolation)
+        self.hostname = hostname
 
     @classmethod
     def detect(cls) -> BubblewrapSandbox:
@@ -115,7 +119,7 @@ class BubblewrapSandbox(Sandbox):
         """Return the ``bwrap`` command line that runs ``argv`` sealed (see the module doc)."""
         args = [self.executable, "--die-with-parent", "--new-session", *self.isolation]
         if "--unshare-uts" in self.isolation:
-            args += ["--hostname", _HOSTNAME]
+            args += ["--hostname", self.hostname]
         if os.geteuid() == 0:  # a root stage could otherwise remount the repository writable
             args += ["--cap-drop", "ALL"]
         if status_fd is not None:

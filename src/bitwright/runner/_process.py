@@ -41,6 +41,7 @@ def run_logged(
     stderr_log: Path,
     echo: bool,
     channel: StatusChannel | None = None,
+    umask: int | None = None,
 ) -> Finished:
     """Run ``command`` to its end with stdin closed, logging and digesting its output.
 
@@ -53,6 +54,7 @@ def run_logged(
         echo: also copy both streams to this process's standard error as they arrive.
         channel: where the sandbox tool reports whether the stage ran (its write end was
             passed to ``wrap``); a tool that failed before running the stage raises.
+        umask: the child's umask; None inherits this process's.
 
     Raises:
         ToolError: the command could not be started, or the sandbox tool failed to set up.
@@ -67,6 +69,7 @@ def run_logged(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             pass_fds=(channel.write_fd,) if channel else (),
+            umask=-1 if umask is None else umask,
         )
     except OSError as exc:
         raise ToolError(

@@ -21,6 +21,7 @@ from bitwright.model.digests import ArtifactMap
 from bitwright.model.pins import DeterminismSettings
 from bitwright.model.pipeline import StageSpec
 from bitwright.model.run import StageRun
+from bitwright.model.variation import Variation
 from bitwright.runner._base import SANDBOX_PRIVATE_DIR, Sandbox
 from bitwright.runner._outputs import OutputStaging
 from bitwright.runner._process import StatusChannel, run_logged
@@ -33,6 +34,7 @@ from bitwright.runner.trace import (
     install_trace_hook,
     undeclared_reads,
 )
+from bitwright.runner.variations import umask_of, vary_environment, vary_sandbox
 from bitwright.runner.view import HIDDEN, Bind, RepoView, is_under
 from bitwright.stagekit import RECEIPT_ENV
 
@@ -83,6 +85,7 @@ def run_sealed(
     receipt_required: bool = True,
     echo: bool = True,
     host_env: Mapping[str, str] | None = None,
+    variation: Variation | None = None,
 ) -> StageRun:
     """Run ``argv`` as ``stage``, sealed by ``sandbox``, and report what happened.
 
@@ -104,6 +107,8 @@ def run_sealed(
         host_env: the caller's environment, for the few variables a sealed stage may take
             from it (:data:`bitwright.runner.environment.ALLOWED_HOST_VARS`; default:
             this process's).
+        variation: differences from the normal run to apply (a nightly rebuild's): its
+            variables, umask and host name (:mod:`bitwright.runner.variations`).
 
     Returns:
         The run, whatever its exit status; see :func:`judge`.
@@ -116,6 +121,7 @@ def run_sealed(
     if not argv:
         raise UsageError(f"stage {stage.name!r} has no command", hint="give it a cmd in dvc.yaml")
     root = repo.resolve()
+    sandbox = vary_sandbox(sandbox, variation)
     _refuse_hidden(stage)
     materials = digest([*stage.deps, *stage.param_files])
     toolchain = toolchain_paths(root)
@@ -134,9 +140,8 @@ def run_sealed(
         private = Path(tmp)
         seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
         skip = ":".join(str(root / t) for t in toolchain)
-        env = sandbox.adapt_environment(
-            _environment(settings, source_date_epoch, root, private, seen, cwd, skip, host_env)
-        )
+        env = _environment(settings, source_date_epoch, root, private, seen, cwd, skip, host_env)
+        env = sandbox.adapt_environment(vary_environment(env, variation, settings))
         staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
         writable = [*staging.binds(), Bind(private, seen)]
         try:
@@ -164,6 +169,7 @@ def run_sealed(
                     stderr_log=stderr_log,
                     echo=echo,
                     channel=channel,
+                    umask=umask_of(variation),
                 )
             finished_on = _now()
             receipts = read_receipts(private / "receipt.jsonl")
