@@ -102,6 +102,7 @@ def empty_podman(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[I
     Afterwards its images are removed and its mounts undone (podman's overlay storage stays
     mounted on itself), so no test leaves a mount behind in the temporary directories.
     """
+    directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "storage.conf"
     conf.write_text(
         f'[storage]\ndriver = "overlay"\ngraphroot = "{directory}/graph"\n'
