@@ -97,7 +97,8 @@ def build_overhead(repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bitwright-bench-") as tmp:
         repo = Path(tmp) / "repo"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True, env=env)
-        subprocess.run([str(BIN / "bitwright"), "keygen"], cwd=repo, env=env, check=True)
+        keygen = [str(BIN / "bitwright"), "keygen"]
+        subprocess.run(keygen, cwd=repo, env=env, check=True, capture_output=True)
         commands = {
             "sandbox": [str(BIN / "bitwright"), "build", "--force"],
             "container": [str(BIN / "bitwright"), "build", "--force", "--builder", "container"],

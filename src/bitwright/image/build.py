@@ -117,16 +117,10 @@ def build_image(
     lock = project_lock()
     if previous is not None:
         _refuse_drift(recipe, previous, recipe_digest, lock)
-    debs, wheels = DebCache(store.debs), WheelCache(store.wheels)
     with store.scratch() as tmp, _umask(0o022):
         scratch = Path(tmp)
-        if previous is None:
-            debian = resolve_packages(recipe, debs, scratch, notify)
-            python = resolve_wheels(recipe, lock, wheels, scratch, notify)
-        else:
-            debian, python = previous.debian, previous.python
-            _fetch_locked(recipe, debian, python, debs, wheels, scratch, notify)
-        archive, image, md5 = _assemble(recipe, debian, python, debs, wheels, scratch, notify)
+        inputs = _gather(recipe, previous, lock, store, scratch, notify)
+        archive, image, md5 = _assemble(inputs, scratch, notify)
         kept = store.keep(archive, image)
     if previous is not None and image.digest != previous.digest:
         raise OperationalError(
@@ -142,8 +136,8 @@ def build_image(
         archive_sha256=Sha256(image.archive_sha256),
         archive_md5=md5,
         archive_size=image.archive_size,
-        debian=tuple(debian),
-        python=tuple(python),
+        debian=inputs.debian,
+        python=inputs.python,
     )
     if entry != previous:
         write_image_lock(repo, entry)
@@ -158,21 +152,40 @@ def build_image(
     return ImageBuild(entry, image, kept, previous is not None, previous is None, loaded, push)
 
 
-def _fetch_locked(
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything the image is made of, each input at hand in its cache."""
+
+    recipe: ImageRecipe
+    debian: tuple[DebianPackage, ...]
+    python: tuple[PythonWheel, ...]
+    debs: DebCache
+    wheels: WheelCache
+
+
+def _gather(
     recipe: ImageRecipe,
-    debian: tuple[DebianPackage, ...],
-    python: tuple[PythonWheel, ...],
-    debs: DebCache,
-    wheels: WheelCache,
+    previous: ImageLock | None,
+    lock: dict[str, str],
+    store: ImageStore,
     scratch: Path,
     notify: Notify,
-) -> None:
-    """The locked inputs, each checked; a source serving other bytes stops the build (exit 3)."""
+) -> _Inputs:
+    """The locked inputs, each checked, or (no lock) the inputs resolved anew.
+
+    A source serving other bytes than the lock records stops the build (exit 3).
+    """
+    debs, wheels = DebCache(store.debs), WheelCache(store.wheels)
+    if previous is None:
+        debian = resolve_packages(recipe, debs, scratch, notify)
+        python = resolve_wheels(recipe, lock, wheels, scratch, notify)
+        return _Inputs(recipe, debian, python, debs, wheels)
     try:
-        debs.fetch(debian, scratch / "debs", notify)
-        wheels.fetch(recipe, python, scratch, notify)
+        debs.fetch(previous.debian, scratch / "debs", notify)
+        wheels.fetch(recipe, previous.python, scratch, notify)
     except VerificationFailed as exc:
         raise OperationalError(exc.message, hint=exc.hint) from None
+    return _Inputs(recipe, previous.debian, previous.python, debs, wheels)
 
 
 def _refuse_drift(
@@ -192,21 +205,14 @@ def _refuse_drift(
         )
 
 
-def _assemble(
-    recipe: ImageRecipe,
-    debian: tuple[DebianPackage, ...],
-    python: tuple[PythonWheel, ...],
-    debs: DebCache,
-    wheels: WheelCache,
-    scratch: Path,
-    notify: Notify,
-) -> tuple[Path, OciImage, str]:
-    root = scratch / "root"
-    notify(f"bootstrapping {len(debian)} Debian package(s) with mmdebstrap")
-    bootstrap_root(recipe, debian, debs, scratch, root)
-    notify(f"installing {len(python)} wheel(s)")
-    install_wheels(recipe, python, wheels, root)
-    if python:
+def _assemble(inputs: _Inputs, scratch: Path, notify: Notify) -> tuple[Path, OciImage, str]:
+    """The root file system, its layer and the archive; the archive's md5 on the way."""
+    recipe, root = inputs.recipe, scratch / "root"
+    notify(f"bootstrapping {len(inputs.debian)} Debian package(s) with mmdebstrap")
+    bootstrap_root(recipe, inputs.debian, inputs.debs, scratch, root)
+    notify(f"installing {len(inputs.python)} wheel(s)")
+    install_wheels(recipe, inputs.python, inputs.wheels, root)
+    if inputs.python:
         notify("compiling their bytecode with the image's Python")
         compile_bytecode(recipe, root)
     notify("writing the normalized layer")
