@@ -353,6 +353,12 @@ class ContainerParameter(WireModel):
     enforced: bool
     how: str
 
+    @model_validator(mode="after")
+    def _no_placeholder(self) -> ContainerParameter:
+        if self.digest == "sha256:" + "0" * 64:
+            raise ValueError("an all-zero digest names no image")
+        return self
+
 
 class Gpu(WireModel):
     """One GPU of ``internalParameters.environment.gpus``."""
@@ -396,12 +402,12 @@ class InternalParameters(WireModel):
 
     determinism: Determinism
     sandbox: SandboxSummary
-    container: ContainerParameter
     environment: EnvironmentParameter
     dirty: bool
     dirty_paths: list[str] | None = None
     allowances: dict[str, StageAllowance] | None = None
     hermetic: bool | None = None
+    container: ContainerParameter | None = None
 
 
 def dvc_parameters(statement: Statement) -> tuple[ExternalParameters, InternalParameters]:
@@ -443,9 +449,10 @@ def check_dvc_pipeline(statement: Statement) -> None:
     names = [d.name for d in deps]
     if None in names or len(set(names)) != len(names):
         raise ValueError("every resolved dependency needs a name of its own")
-    for required in (SOURCE, BUILD_IMAGE, PYTHON_PACKAGES):
+    for required in (SOURCE, PYTHON_PACKAGES):
         if required not in names:
             raise ValueError(f"resolved dependency {required!r} is missing")
+    _check_image(statement, internal)
     source = statement.dependency(SOURCE)
     if source is None or (source.digest or {}).get("gitCommit") != external.commit:
         raise ValueError("the source dependency's gitCommit differs from the built commit")
@@ -459,6 +466,19 @@ def check_dvc_pipeline(statement: Statement) -> None:
     for item in statement.predicate.run_details.byproducts or []:
         if item.name is None or "sha256" not in (item.digest or {}):
             raise ValueError("every byproduct needs a name and a sha256 digest")
+
+
+def _check_image(statement: Statement, internal: InternalParameters) -> None:
+    """A build image is named in both places or in neither, with one digest."""
+    image = statement.dependency(BUILD_IMAGE)
+    if (image is None) != (internal.container is None):
+        raise ValueError(
+            "the build-image dependency and internalParameters.container must come together"
+        )
+    if image is not None and internal.container is not None:
+        digest = (image.digest or {}).get("sha256")
+        if f"sha256:{digest}" != internal.container.digest:
+            raise ValueError("the build-image digest differs from internalParameters.container")
 
 
 def _sha256(data: bytes) -> str:

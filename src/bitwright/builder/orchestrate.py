@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bitwright.attest import build_layout, keyid8, load_signer, write_layout
+from bitwright.attest import build_layout, keyid8, load_signer, read_link, write_layout
 from bitwright.attest.signers import AttestationSigner, KeySigner
 from bitwright.builder.context import CONTEXT_ENV, BuildContext, with_variation, write_context
 from bitwright.builder.data import dvc_executable
@@ -113,7 +113,9 @@ def build(
     key = key_path or paths.owner_key
     pipeline = load_pipeline(repo)
     require_committed_config(repo)
-    context = preflight(repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox)
+    context = preflight(
+        repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox, notify=notify
+    )
     context = with_variation(context, variation)
     notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")
     third_party = third_party_inputs(repo, pipeline, context.pins)
@@ -178,6 +180,7 @@ def build_stage(
     name: str,
     *,
     key_path: Path,
+    sandbox: SandboxKind | None = None,
     notify: Notify = lambda _: None,
     variation: Variation | None = None,
     quiet_tools: bool = False,
@@ -203,7 +206,9 @@ def build_stage(
         raise UsageError(
             f"dvc.yaml has no stage {name!r}", hint=f"stages are: {', '.join(pipeline.names)}"
         )
-    context = preflight(repo, key_path=key_path, allow_dirty=False, strict=False)
+    context = preflight(
+        repo, key_path=key_path, allow_dirty=False, strict=False, sandbox=sandbox, notify=notify
+    )
     context = with_variation(context, variation)
     paths.links.mkdir(parents=True, exist_ok=True)
     for stale in paths.links.glob(f"{name}.*.link"):
@@ -261,12 +266,22 @@ def _attach_stored_links(
             missing.append(name)
             continue
         stored = store.find(name, kid8, materials, products)
-        if stored is None:
+        if stored is None or not _same_seal(stored, context):
             missing.append(name)
             continue
         target = paths.links / stored.name.replace(stored.stem, f"{name}.{kid8}")
         write_atomic(target, stored.read_bytes())
     return tuple(missing)
+
+
+def _same_seal(stored: Path, context: BuildContext) -> bool:
+    """Whether a stored link ran as this build runs its stages: same sandbox, same image."""
+    sandbox = read_link(stored)[0]["byproducts"].get("sandbox") or {}
+    image = context.pins.container.digest if context.pins.container else ""
+    return bool(
+        sandbox.get("kind") == context.sandbox.value
+        and sandbox.get("container_digest", "") == image
+    )
 
 
 def _repro(

@@ -244,7 +244,7 @@ def _run_and_link(
         settings=settings,
         epoch=context.pins.git.commit_time,
         strict=context.strict,
-        sandbox=detect_sandbox(context.sandbox),
+        sandbox=detect_sandbox(context.sandbox, image=context.pins.container),
         host_env=host_env,
         allowances=allowances,
         variation=context.variation,

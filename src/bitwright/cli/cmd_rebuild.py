@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bitwright.cli.app import app, emit_json, stderr
+from bitwright.cli.cmd_build import Builder
 from bitwright.cli.cmd_verify import trust_policy
 from bitwright.cli.progress import live_progress, progress_wanted
 from bitwright.errors import ExitCode, UsageError
@@ -75,6 +76,10 @@ def rebuild_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write report.md, report.html and the VSA here.")
     ] = None,
+    builder: Annotated[
+        Builder,
+        typer.Option("--builder", help="Rebuild sealed on this host, or in the build image."),
+    ] = Builder.SANDBOX,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     spot_check: Annotated[
         int | None,
@@ -133,6 +138,7 @@ def rebuild_command(
             verifier_key=verifier_key,
             tolerance=tolerance,
             out=out,
+            sandbox=builder.sandbox,
             notify=notify,
             quiet_tools=progress_wanted(json_out),
         )

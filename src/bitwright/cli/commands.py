@@ -17,6 +17,7 @@ COMMAND_MODULES = {
     "build": "cmd_build",
     "digest": "cmd_digest",
     "gate": "cmd_gate",
+    "image": "cmd_image",
     "init": "cmd_init",
     "keygen": "cmd_keygen",
     "nightly": "cmd_nightly",

@@ -64,19 +64,25 @@ class DataPin:
 
 @dataclass(frozen=True)
 class ContainerPin:
-    """The build image a stage is meant to run in.
+    """The build image the stages ran in (only a container build has one).
 
     Attributes:
         image: the image name (``registry/name:tag``).
-        digest: the pinned manifest digest (``sha256:...``).
-        containerfile_sha256: sha256 of the Containerfile the image was built from.
-        enforced: whether the stage really ran inside this image by digest.
-        how: how the stages ran ("host", "podman", ...): the honest answer to "enforced?".
+        digest: the pinned manifest digest (``sha256:...``): what podman runs.
+        archive_sha256: sha256 of the image's OCI archive, the bytes a verifier fetches.
+        archive_md5: the archive's md5, its address in the DVC remote.
+        archive_size: the archive's size in bytes.
+        remote_url: the DVC remote the archive is stored in, "" when none.
+        enforced: whether the stages really ran inside this image by digest.
+        how: how they ran ("podman"): the honest answer to "enforced?".
     """
 
     image: str
     digest: str
-    containerfile_sha256: Sha256
+    archive_sha256: Sha256
+    archive_md5: str
+    archive_size: int
+    remote_url: str
     enforced: bool
     how: str
 
@@ -156,11 +162,15 @@ class EnvironmentPin:
 
 @dataclass(frozen=True)
 class BuildPins:
-    """Everything pinned once per build and recorded in every stage link."""
+    """Everything pinned once per build and recorded in every stage link.
+
+    ``container`` is None when the stages ran on the host (the sandboxed-host builder):
+    such a build names no image rather than one it did not run in.
+    """
 
     git: GitPin
     data: tuple[DataPin, ...]
-    container: ContainerPin
+    container: ContainerPin | None
     determinism: DeterminismSettings
     environment: EnvironmentPin
     params_sha256: dict[str, Sha256] = field(default_factory=dict)

@@ -6,7 +6,8 @@
   the work tree from it, found by content (:mod:`.git`, :mod:`.worktree`);
 * :func:`pin_data` -- every ``dvc add`` snapshot, checked against its ``.dvc`` md5 and given
   a sha256 and the DVC remote to fetch it from (:mod:`.data`);
-* :func:`pin_container` -- the build image from ``containers/images.lock`` (:mod:`.container`);
+* :func:`pin_container` -- the build image of a container build, from
+  ``containers/images.lock`` (:mod:`.container`, which owns the lock's format);
 * :func:`pin_determinism` -- the ``determinism:`` settings of ``params.yaml``
   (:mod:`.determinism`);
 * :func:`pin_environment` -- Python, packages, OS, CPU, torch/CUDA/cuDNN, GPUs
@@ -23,7 +24,7 @@ from typing import assert_never
 from bitwright.errors import UsageError
 from bitwright.model.run import SandboxKind
 from bitwright.pins.ci import CiIdentity, ci_identity
-from bitwright.pins.container import LOCK_PATH, UNBUILT_DIGEST, pin_container
+from bitwright.pins.container import LOCK_PATH, pin_container
 from bitwright.pins.data import DVC_ENV, pin_data
 from bitwright.pins.determinism import pin_determinism
 from bitwright.pins.environment import pin_environment
@@ -36,7 +37,6 @@ __all__ = [
     "DVC_ENV",
     "CiIdentity",
     "LOCK_PATH",
-    "UNBUILT_DIGEST",
     "builder_id",
     "builder_kind",
     "ci_identity",

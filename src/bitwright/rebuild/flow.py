@@ -32,11 +32,11 @@ from bitwright.attest.statement import SOURCE, Statement, dvc_parameters
 from bitwright.attest.trust import TrustPolicy, verify_attestation
 from bitwright.builder import ProjectPaths, build
 from bitwright.builder.orchestrate import build_stage
+from bitwright.builder.preflight import build_environment, container_pin
 from bitwright.digest import sha256_file
 from bitwright.errors import CheckFailed, OperationalError, UsageError
-from bitwright.model import Pipeline
+from bitwright.model import Pipeline, SandboxKind
 from bitwright.model.variation import Variation
-from bitwright.pins import pin_container, pin_environment
 from bitwright.pipeline import load_params, load_pipeline
 from bitwright.rebuild.compare import FileComparison, Tolerance, Verdict, compare_files
 from bitwright.rebuild.compare.knobs import parallel_knobs
@@ -188,6 +188,7 @@ def rebuild_release(
     verifier_key: Path | None = None,
     tolerance: Tolerance | None = None,
     out: Path | None = None,
+    sandbox: SandboxKind | None = None,
     notify: Notify = lambda _: None,
     variation: Variation | None = None,
     quiet_tools: bool = False,
@@ -205,6 +206,8 @@ def rebuild_release(
         verifier_key: the verifier's private key (default: a fresh one, said in the notes).
         tolerance: overrides every stage's ``compare.<stage>`` tolerance of params.yaml.
         out: where to write ``report.md`` and the signed ``vsa.intoto.json``.
+        sandbox: where the stages run: the host's strongest sandbox (None), or podman in the
+            build image the checkout locks (the container builder).
         notify: receives one line per step.
         variation: rebuild every stage under this variation (a nightly's; the caller
             chooses the workspace of a build-path or file-order variation).
@@ -282,13 +285,16 @@ def rebuild_release(
         )
         return _publish(report, out, subjects, resource_uri, policy_doc, key)
 
-    sandbox = detect_sandbox(None).kind
+    container = None
+    if sandbox is SandboxKind.PODMAN:
+        with run.step("image", "obtaining the build image by digest"):
+            container = container_pin(ws, notify)
     run.drift = environment_drift(
         statement,
         internal,
-        environment=pin_environment(),
-        container=pin_container(ws, enforced=False, how=f"host ({sandbox.value})"),
-        sandbox=sandbox,
+        environment=build_environment(ws, container),
+        container=container,
+        sandbox=sandbox or detect_sandbox(None).kind,
     )
     if strict_env and run.drift:
         report = run.report(
@@ -311,6 +317,7 @@ def rebuild_release(
             compare,
             variation,
             quiet_tools,
+            sandbox,
         )
         products = {
             p: str(h["sha256"])
@@ -324,6 +331,7 @@ def rebuild_release(
                 ws,
                 key_path=key,
                 force=True,
+                sandbox=sandbox,
                 notify=notify,
                 variation=variation,
                 quiet_tools=quiet_tools,
@@ -413,6 +421,7 @@ def _rebuild_one(
     compare: Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]],
     variation: Variation | None,
     quiet_tools: bool,
+    sandbox: SandboxKind | None,
 ) -> RebuildReport:
     original = original_links.get(stage)
     if original is None:
@@ -435,6 +444,7 @@ def _rebuild_one(
                 ws,
                 stage,
                 key_path=key,
+                sandbox=sandbox,
                 notify=run.notify,
                 variation=variation,
                 quiet_tools=quiet_tools,

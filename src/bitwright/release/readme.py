@@ -25,7 +25,12 @@ def release_readme(
         or "- none"
     )
     link_lines = "\n".join(f"- `links/{name}`" for name in links)
-    image = f"{pins.container.image}@{pins.container.digest}"
+    image = (
+        f"`{pins.container.image}@{pins.container.digest}`: every stage ran in it "
+        f"(enforced: {str(pins.container.enforced).lower()})"
+        if pins.container is not None
+        else "none: the stages ran sealed on the build host"
+    )
     rebuildable = "yes" if pins.git.rebuildable else "no: it was built from a dirty tree"
     return f"""# Release of {pins.git.remote_url} at {pins.git.commit}
 
@@ -41,7 +46,7 @@ the provenance (SLSA v1) names the artifacts below. Rebuildable: {rebuildable}.
 - source: `{pins.git.remote_url}` at commit `{pins.git.commit}`
 - data:
 {data}
-- build image: `{image}` (enforced: {pins.container.enforced})
+- build image: {image}
 
 ## Verify (no rebuild)
 Get the owner's public key from a channel you trust (the copy in `keys/{owner_pub}` is for

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from bitwright.model.run import SandboxKind, SandboxReport
@@ -61,3 +63,15 @@ class Sandbox(ABC):
     @abstractmethod
     def report(self, *, strict: bool) -> SandboxReport:
         """Return what this sandbox enforces for a stage run in the given mode."""
+
+    def adapt_environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        """Return the environment the stage really starts with (default: ``env`` itself).
+
+        A sandbox that runs the stage on other software (a container image) puts that
+        software's paths here, so the link records what the stage was given.
+        """
+        return dict(env)
+
+    def running(self, writable: Sequence[Bind]) -> AbstractContextManager[None]:
+        """Surround the one run of the command that ``wrap`` returned (default: nothing)."""
+        return contextlib.nullcontext()

@@ -160,18 +160,19 @@ def run_sealed(
             granted,
             extra_env,
         )
-        env = vary_environment(env, variation, settings)
+        env = sandbox.adapt_environment(vary_environment(env, variation, settings))
         staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
         try:
             allowed = allow.writable_binds(
                 granted, root=root, scratch=private, sandbox=sandbox, outs=stage.outs
             )
+            writable = [*staging.binds(), *allowed, Bind(private, seen)]
             channel = StatusChannel() if sandbox.status_channel else None
             try:
                 command = sandbox.wrap(
                     argv,
                     view=view,
-                    writable=[*staging.binds(), *allowed, Bind(private, seen)],
+                    writable=writable,
                     env=env,
                     cwd=cwd,
                     status_fd=channel.write_fd if channel else None,
@@ -181,16 +182,17 @@ def run_sealed(
                     channel.close()
                 raise
             started_on = _now()
-            finished = run_logged(
-                command,
-                env=env,
-                cwd=root if sandbox.remaps else cwd,
-                stdout_log=stdout_log,
-                stderr_log=stderr_log,
-                echo=echo,
-                channel=channel,
-                umask=umask_of(variation),
-            )
+            with sandbox.running(writable):
+                finished = run_logged(
+                    command,
+                    env=env,
+                    cwd=root if sandbox.remaps else cwd,
+                    stdout_log=stdout_log,
+                    stderr_log=stderr_log,
+                    echo=echo,
+                    channel=channel,
+                    umask=umask_of(variation),
+                )
             finished_on = _now()
             receipts = read_receipts(private / "receipt.jsonl")
             reads = undeclared_reads(

@@ -26,6 +26,7 @@ from bitwright.attest.statement import (
     Statement,
 )
 from bitwright.errors import VerificationFailed
+from bitwright.image import check_claimed_image
 from bitwright.model import BuildPins, from_jsonable
 from bitwright.verify.checks_layout import TrustedLayout, final_steps, functionary_keys
 from bitwright.verify.checks_provenance import describe_problems
@@ -66,9 +67,10 @@ def check_dependencies(
     problems.extend(_product_problems(statement, trusted, links))
     if problems:
         raise VerificationFailed(describe_problems(problems), hint=_HINT)
+    image = check_claimed_image(statement, {link.file: link.payload for link in links})
     return None, (
         f"commit, data, image, packages and params agree with {len(links)} link(s); "
-        "subjects are the final stages' products"
+        f"subjects are the final stages' products; {image}"
     )
 
 
@@ -107,7 +109,7 @@ def _pin_problems(statement: Statement, link: _SignedLink) -> list[str]:
             f"the provenance names {str(commit)[:12]}"
         )
     image = _digest(statement, BUILD_IMAGE, "sha256")
-    if pins.container.digest.removeprefix("sha256:") != image:
+    if (pins.container.digest.removeprefix("sha256:") if pins.container else None) != image:
         problems.append(f"{where} pins another build image than the provenance")
     if pins.environment.packages_sha256 != _digest(statement, PYTHON_PACKAGES, "sha256"):
         problems.append(f"{where} pins another Python package lock than the provenance")

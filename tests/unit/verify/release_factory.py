@@ -52,7 +52,6 @@ from bitwright.attest.trust import TrustPolicy
 from bitwright.digest import digest_artifacts, sha256_file, tree_sha256
 from bitwright.model import (
     BuildPins,
-    ContainerPin,
     DataPin,
     DeterminismSettings,
     EnvironmentPin,
@@ -255,13 +254,7 @@ def _pins(repo: Path, params: bytes) -> BuildPins:
                 remote_url="/srv/dvc-store",
             ),
         ),
-        container=ContainerPin(
-            "ghcr.io/example/build:1",
-            "sha256:" + _sha(b"image"),
-            _sha(b"Containerfile"),
-            False,
-            "host (bubblewrap)",
-        ),
+        container=None,
         determinism=DeterminismSettings(),
         environment=EnvironmentPin(
             python="CPython 3.11.9",
