@@ -68,6 +68,7 @@ __all__ = [
     "ResourceDescriptor",
     "RunDetails",
     "SandboxSummary",
+    "SourceSignatureParameter",
     "Statement",
     "WireModel",
     "check_dvc_pipeline",
@@ -363,6 +364,18 @@ class EnvironmentParameter(WireModel):
     gpus: list[Gpu]
 
 
+class SourceSignatureParameter(WireModel):
+    """``internalParameters.sourceSignature``: the git signature the source commit carries.
+
+    Absent when the commit is unsigned. ``commitObject`` is the raw commit object (base64),
+    from which a verifier recomputes the commit id and checks the signature offline.
+    """
+
+    kind: Literal["ssh", "gpg", "x509", "unknown"]
+    signer: str
+    commit_object: Base64
+
+
 class InternalParameters(WireModel):
     """``internalParameters`` of a dvc-pipeline/v1 build: set by the builder, not the user."""
 
@@ -372,6 +385,7 @@ class InternalParameters(WireModel):
     environment: EnvironmentParameter
     dirty: bool
     dirty_paths: list[str] | None = None
+    source_signature: SourceSignatureParameter | None = None
 
 
 def dvc_parameters(statement: Statement) -> tuple[ExternalParameters, InternalParameters]:
