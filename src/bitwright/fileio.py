@@ -32,6 +32,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_JSON_DEPTH",
     "NotRegularFile",
+    "file_kind",
     "json_depth",
     "load_json",
     "open_atomic",
@@ -101,7 +102,7 @@ def read_regular(
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise NotRegularFile(
-                f"{path} is not a regular file ({_kind(info.st_mode)})",
+                f"{path} is not a regular file ({file_kind(info.st_mode)})",
                 hint="only regular files are read; remove it or take the file again",
             )
         if info.st_size > limit:
@@ -124,8 +125,10 @@ def read_regular(
     return data
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """Name what a file of ``mode`` is when it is not a regular file ("a FIFO", "a socket")."""
     for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISCHR, "a character device"),

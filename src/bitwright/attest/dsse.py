@@ -162,9 +162,7 @@ def read_envelope(
     return data
 
 
-def parse_envelope(
-    data: bytes, *, source: str, max_depth: int = MAX_JSON_DEPTH
-) -> dict[str, Any]:
+def parse_envelope(data: bytes, *, source: str, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
     """Parse the bytes of a DSSE envelope already read (bounded) and check its shape.
 
     Raises:
