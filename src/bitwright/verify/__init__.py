@@ -35,6 +35,7 @@ from bitwright.verify.report import (
 
 if TYPE_CHECKING:
     from bitwright.verify.binding import Expectations, parse_date
+    from bitwright.verify.candidate import check_candidate
     from bitwright.verify.verify import TrustedRelease, verify_release
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "SourceFacts",
     "TrustedRelease",
     "VerifyReport",
+    "check_candidate",
     "parse_date",
     "verify_release",
 ]
@@ -60,5 +62,6 @@ __getattr__, __dir__ = lazy_names(
         "TrustedRelease": "verify",
         "Expectations": "binding",
         "parse_date": "binding",
+        "check_candidate": "candidate",
     },
 )
