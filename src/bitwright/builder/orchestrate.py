@@ -19,6 +19,7 @@ from bitwright.builder.linkstore import LinkStore
 from bitwright.builder.paths import ProjectPaths
 from bitwright.builder.preflight import preflight, utc_now
 from bitwright.builder.provenance import write_build_provenance
+from bitwright.builder.recovery import recovered_build
 from bitwright.builder.stage import stage_materials
 from bitwright.builder.stageserver import StageServer
 from bitwright.digest import default_cache, digest_artifacts
@@ -90,13 +91,41 @@ def build(
     """Build the pipeline of ``repo`` with every stage sealed and linked, and sign its layout.
 
     The links and layout are signed with the key; the provenance too, unless ``keyless``, when
-    sigstore signs it with the ambient OIDC identity or ``identity_token``.
+    sigstore signs it with the ambient OIDC identity or ``identity_token``. What a killed
+    build left behind is cleared first (:mod:`.recovery`), and one build runs at a time.
 
     Raises:
         KeyProblem, DirtyTreeError, UsageError: preflight refused to start.
         StageFailed: a stage failed; no link exists for it.
         ToolError: DVC failed outside any stage.
+        OperationalError: another build runs, or a live DVC process holds DVC's lock.
     """
+    with recovered_build(ProjectPaths(repo.resolve()), notify):
+        return _build(
+            repo,
+            key_path=key_path,
+            allow_dirty=allow_dirty,
+            strict=strict,
+            force=force,
+            sandbox=sandbox,
+            identity_token=identity_token,
+            keyless=keyless,
+            notify=notify,
+        )
+
+
+def _build(
+    repo: Path,
+    *,
+    key_path: Path | None,
+    allow_dirty: bool,
+    strict: bool,
+    force: bool,
+    sandbox: SandboxKind | None,
+    identity_token: str | None,
+    keyless: bool,
+    notify: Notify,
+) -> BuildResult:
     repo = repo.resolve()
     paths = ProjectPaths(repo)
     key = key_path or paths.owner_key
@@ -166,7 +195,13 @@ def build_stage(repo: Path, name: str, *, key_path: Path, notify: Notify = lambd
         KeyProblem, DirtyTreeError: preflight refused to start.
         StageFailed: the stage failed; no link exists for it.
         ToolError: DVC failed outside the stage.
+        OperationalError: another build runs, or a live DVC process holds DVC's lock.
     """
+    with recovered_build(ProjectPaths(repo.resolve()), notify):
+        return _build_stage(repo, name, key_path=key_path, notify=notify)
+
+
+def _build_stage(repo: Path, name: str, *, key_path: Path, notify: Notify) -> Path:
     repo = repo.resolve()
     paths = ProjectPaths(repo)
     pipeline = load_pipeline(repo)
