@@ -6,7 +6,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from bitwright.errors import OperationalError
+from bitwright.errors import OperationalError, ToolError
 from bitwright.pins._gitcmd import git_text
 
 __all__ = ["resolve_remote_ref"]
@@ -21,10 +21,16 @@ def resolve_remote_ref(repository: str, ref: str) -> str:
 
     Raises:
         OperationalError: the repository cannot be reached, or has no such ref.
-        ToolError: git is missing or failed.
     """
     location = repository.removeprefix("git+")
-    listing = git_text(Path(tempfile.gettempdir()), "ls-remote", "--", location, ref)
+    try:
+        listing = git_text(Path(tempfile.gettempdir()), "ls-remote", "--", location, ref)
+    except ToolError:
+        raise OperationalError(
+            f"cannot read the refs of {location} (git ls-remote failed) to resolve {ref!r}",
+            hint="check that the repository is reachable (--source-uri), or pass the full "
+            "--commit instead of --ref",
+        ) from None
     found: dict[str, str] = {}
     for line in listing.splitlines():
         object_id, _, name = line.partition("\t")

@@ -33,7 +33,7 @@ from bitwright.verify.checks_layout import (
 from bitwright.verify.checks_provenance import describe_problems
 from bitwright.verify.material import ReleaseReader
 
-__all__ = ["SignedLink", "check_dependencies", "signed_links"]
+__all__ = ["SignedLink", "check_dependencies", "parse_link", "signed_links"]
 
 _HINT = (
     "the provenance and the links describe different builds; the release was assembled "
@@ -122,13 +122,22 @@ def _link_payload(reader: ReleaseReader, name: str, keys: list[Any]) -> dict[str
     payload = verify_envelope(
         reader.envelope(name), keys, payload_type=INTOTO_PAYLOAD_TYPE, source=name
     )
+    return parse_link(payload, source=name, max_depth=reader.limits.json_depth)
+
+
+def parse_link(payload: bytes, *, source: str, max_depth: int) -> dict[str, Any]:
+    """Parse an (authenticated) link payload, depth-checked; return its JSON.
+
+    Raises:
+        VerificationFailed: not JSON, nested too deeply, or not an in-toto link.
+    """
     hint = "the link is damaged; take the release again"
-    document = load_json(payload, source=name, hint=hint, max_depth=reader.limits.json_depth)
+    document = load_json(payload, source=source, hint=hint, max_depth=max_depth)
     try:
         data: dict[str, Any] = Link.model_validate(document).to_json()
     except ValidationError as exc:
-        problem = str(exc).splitlines()[0]
-        raise VerificationFailed(f"{name} is not an in-toto link: {problem}", hint=hint) from None
+        problem = str(exc).splitlines()[0][:300]
+        raise VerificationFailed(f"{source} is not an in-toto link: {problem}", hint=hint) from None
     return data
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "final_steps",
     "functionary_keys",
     "link_names",
+    "parse_layout",
 ]
 
 LAYOUT_FILE = "root.layout"
@@ -85,18 +86,27 @@ def check_layout_signature(
     payload = verify_envelope(
         envelope, signers or keys, payload_type=INTOTO_PAYLOAD_TYPE, source=LAYOUT_FILE
     )
-    try:
-        document = load_json(
-            payload, source=LAYOUT_FILE, hint=_NOT_LAYOUT, max_depth=reader.limits.json_depth
-        )
-        layout = Layout.model_validate(document)
-    except ValidationError as exc:
-        raise VerificationFailed(
-            f"{LAYOUT_FILE} is not an in-toto layout: {str(exc).splitlines()[0]}",
-            hint=_NOT_LAYOUT,
-        ) from None
+    layout = parse_layout(payload, max_depth=reader.limits.json_depth)
     names = ", ".join(keyid8(k) for k in signers)
     return TrustedLayout(envelope, layout, signers), f"signed by trusted key {names}"
+
+
+def parse_layout(payload: bytes, *, max_depth: int) -> Layout:
+    """Parse an (authenticated) layout payload, depth-checked.
+
+    Raises:
+        VerificationFailed: not JSON, nested too deeply, or not an in-toto layout.
+    """
+    document = load_json(payload, source=LAYOUT_FILE, hint=_NOT_LAYOUT, max_depth=max_depth)
+    try:
+        layout = Layout.model_validate(document)
+        datetime.strptime(layout.expires, _EXPIRES_FORMAT)
+    except (ValidationError, ValueError) as exc:
+        raise VerificationFailed(
+            f"{LAYOUT_FILE} is not an in-toto layout: {str(exc).splitlines()[0][:300]}",
+            hint=_NOT_LAYOUT,
+        ) from None
+    return layout
 
 
 def check_layout_expiry(trusted: TrustedLayout, now: datetime) -> tuple[None, str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 from bitwright.attest.keys import SSlibKey, keyid8
 from bitwright.errors import KeyProblem, VerificationFailed
+from bitwright.fileio import load_json
 from bitwright.model import Sha256
 from bitwright.release import aibom_subjects, check_model_bundle, validate_aibom
 from bitwright.verify._run import SkipCheck
@@ -25,6 +26,7 @@ __all__ = [
     "MODEL_SIGNATURE_FILE",
     "check_aibom",
     "check_model_signature",
+    "parse_aibom",
     "require_file",
 ]
 
@@ -70,16 +72,9 @@ def check_aibom(
         OperationalError: the BOM cannot be read or is larger than the limit.
     """
     require_file(reader, AIBOM_FILE, allow_missing=allow_missing)
-    hint = "the BOM was truncated or altered; take it from the release again"
-    limit = reader.limits.aibom_bytes
-    reader.json(AIBOM_FILE, "a CycloneDX document", hint=hint, limit=limit)  # depth first
-    try:
-        text = reader.read(AIBOM_FILE, limit=limit).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise VerificationFailed(f"{AIBOM_FILE} is not UTF-8 text", hint=hint) from exc
-    validate_aibom(text)
+    data = reader.read(AIBOM_FILE, limit=reader.limits.aibom_bytes)
+    claimed = parse_aibom(data, max_depth=reader.limits.json_depth)
     problems: list[str] = []
-    claimed = aibom_subjects(text)
     digests = artifacts()
     for name, digest in sorted(claimed.items()):
         relative = name if name in digests else name.removeprefix(_ARTIFACTS_PREFIX)
@@ -93,6 +88,20 @@ def check_aibom(
             describe_problems(problems), hint="the BOM does not describe these artifacts"
         )
     return None, f"valid CycloneDX 1.6; its {len(claimed)} model file(s) match the artifacts"
+
+
+def parse_aibom(data: bytes, *, max_depth: int) -> dict[str, Sha256]:
+    """Check AI BOM bytes (depth, UTF-8, CycloneDX 1.6 schema); return the model files it lists.
+
+    Raises:
+        VerificationFailed: nested too deeply, not UTF-8 JSON, not valid CycloneDX 1.6, or
+            naming no single model with file digests.
+    """
+    hint = "the BOM was truncated or altered; take it from the release again"
+    load_json(data, source=AIBOM_FILE, hint=hint, what="a CycloneDX document", max_depth=max_depth)
+    text = data.decode("utf-8")  # load_json has refused anything that is not UTF-8
+    validate_aibom(text)
+    return aibom_subjects(text)
 
 
 def check_model_signature(
