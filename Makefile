@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup sandbox clean bench
+.PHONY: demo test lint setup sandbox clean bench fuzz
 
 setup: $(STAMP) sandbox
 
@@ -60,6 +60,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/digest.py
+
+# What verify parses, fuzzed ten times longer than in `make test` (100,000 cases).
+fuzz: setup
+	BITWRIGHT_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q -p no:cacheprovider tests/unit/verify/test_verify_fuzz.py
 
 clean:
 	rm -rf $(VENV) .bitwright .mypy_cache .ruff_cache .pytest_cache

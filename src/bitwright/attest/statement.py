@@ -43,6 +43,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from bitwright.attest.canonical import canonical_json
+from bitwright.fileio import MAX_JSON_DEPTH, json_depth
 from bitwright.model import DeterminismSettings, from_jsonable
 
 __all__ = [
@@ -451,13 +452,20 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def loads_strict(payload: bytes) -> Any:
-    """Parse JSON, refusing duplicate keys and NaN/Infinity (a parser must not guess).
+def loads_strict(payload: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON, refusing duplicate keys, NaN/Infinity and deep nesting (no guessing, no crash).
 
     Raises:
-        ValueError: not UTF-8 JSON, a duplicate key, or a non-JSON constant.
+        ValueError: not UTF-8 JSON, a duplicate key, a non-JSON constant, or nested deeper
+            than ``max_depth``.
     """
-    return json.loads(payload, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    depth = json_depth(payload)
+    if depth > max_depth:
+        raise ValueError(f"nested {depth} levels deep, more than the {max_depth} accepted")
+    try:
+        return json.loads(payload, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
