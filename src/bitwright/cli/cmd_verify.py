@@ -180,11 +180,10 @@ def verify_command(
 ) -> None:
     """Check a release without rebuilding it: signatures, in-toto chain, every file."""
     with _hashing(release) as digests:  # from here on, the rest overlaps the hashing
-        policy = trust_policy(key or [], trust, identity or [], issuer or [], trust_config)
         from bitwright.verify.binding import Expectations, parse_date
         from bitwright.verify.verify import verify_release
 
-        expected = Expectations(
+        expected = Expectations(  # the command line first: a usage error before any file
             source_uri=source_uri,
             commit=commit,
             ref=ref,
@@ -192,6 +191,7 @@ def verify_command(
             require_clean=require_clean,
             allowed_signers=require_signed_source,
         )
+        policy = trust_policy(key or [], trust, identity or [], issuer or [], trust_config)
         report = verify_release(
             release,
             policy,
