@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 __all__ = [
+    "GLOBAL_OPTIONS",
     "PROGRESS_THRESHOLD",
     "BitwrightCommand",
     "app",
@@ -64,7 +65,32 @@ class BitwrightCommand(TyperCommand):
 
 
 class BitwrightGroup(TyperGroup):
-    """The ``bitwright`` group: its help lists every command without importing any."""
+    """The ``bitwright`` group: its help lists every command without importing any.
+
+    The global options are taken from the command line by :mod:`.main` wherever they stand,
+    so they are not parameters of the group (which would make typer build its parameter
+    adapters, and import pydantic, for a mere ``--help``); the help lists them here.
+    """
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """``--help``, defaulting to False: an absent flag then needs no value coercion.
+
+        typer coerces every parameter value that is not already a bool through a pydantic
+        adapter; an absent ``--help`` would otherwise import pydantic for the group alone.
+        """
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        """The global options, then the group's own (``--help``)."""
+        rows = [(name, text) for name, text in GLOBAL_OPTIONS] if ctx.parent is None else []
+        rows += [row for p in self.get_params(ctx) if (row := p.get_help_record(ctx))]
+        if rows:
+            with formatter.section("Options"):
+                formatter.write_dl(rows)
+        self.format_commands(ctx, formatter)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """At the top, the command table of :mod:`.commands`; below, the registered ones."""
@@ -75,6 +101,13 @@ class BitwrightGroup(TyperGroup):
 
         with formatter.section("Commands"):
             formatter.write_dl(list(summaries().items()))
+
+
+GLOBAL_OPTIONS = (
+    ("--verbose", "With an error, show its traceback (before or after COMMAND)."),
+    ("--version", "Print the version and exit."),
+)
+"""Options of every command, taken by :mod:`.main` wherever they stand before ``--``."""
 
 
 class _App(typer.Typer):
@@ -104,16 +137,6 @@ stage_app = _App(
     context_settings=_SETTINGS,
 )
 app.add_typer(stage_app, name="stage")
-
-
-@app.callback()
-def _global_options(
-    verbose: bool = typer.Option(
-        False, "--verbose", help="With an error, show its traceback (before or after COMMAND)."
-    ),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    """Reproducible, attested model builds: build, release, verify, rebuild."""
 
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)

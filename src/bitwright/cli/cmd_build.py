@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bitwright.builder import build
 from bitwright.cli.app import app, emit_json, stderr
 
 __all__ = ["build_command"]
@@ -42,6 +41,8 @@ def build_command(
     repo: Annotated[Path, typer.Option("--repo", help="Project root.")] = Path("."),
 ) -> None:
     """Pin inputs, run `dvc repro` with every stage sealed and linked, sign the layout."""
+    from bitwright.builder import build  # where used: --help and start-up stay light
+
     result = build(
         repo,
         key_path=key,

@@ -10,22 +10,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress
 
 from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json, stderr
-from bitwright.digest import (
-    DigestCache,
-    TreeDigest,
-    default_cache,
-    digest_tree,
-    sha256_files,
-    stat_regular,
-    walk_tree,
-)
-from bitwright.model.digests import Sha256
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from bitwright.digest import DigestCache, TreeDigest
+    from bitwright.model.digests import Sha256
 
 __all__ = ["digest_command", "sha256sum_line"]
 
@@ -47,6 +42,8 @@ def sha256sum_line(digest: str, name: str) -> str:
 
 def _plan(paths: list[Path], sizes_of_trees: bool) -> list[_Target]:
     """Classify the paths; walk trees for their size only when progress needs a total."""
+    from bitwright.digest import stat_regular, walk_tree
+
     targets = []
     for path in paths:
         if os.path.isdir(path):
@@ -71,6 +68,8 @@ def _digest_all(
     def advance(n: int) -> None:
         if progress is not None and task is not None:
             progress.advance(task, n)
+
+    from bitwright.digest import digest_tree, sha256_files
 
     on_bytes = advance if progress is not None else None
     files = sha256_files([t.path for t in targets if not t.is_tree], cache, on_bytes=on_bytes)
@@ -127,6 +126,8 @@ def digest_command(
     ] = False,
 ) -> None:
     """Print the sha256 of files (sha256sum format) and the tree digest of directories."""
+    from bitwright.digest import default_cache
+
     cache = None if no_cache else default_cache()
     try:
         targets = _plan(paths, sizes_of_trees=stderr.is_terminal)

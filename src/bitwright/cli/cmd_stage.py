@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bitwright.builder import run_stage
 from bitwright.cli.app import stage_app, stderr
 from bitwright.errors import StageFailed
 
@@ -30,6 +29,8 @@ def stage_run_command(
     ] = False,
 ) -> None:
     """Run one stage sealed and write its signed link; exit with the stage's status."""
+    from bitwright.builder import run_stage  # where used: --help and start-up stay light
+
     try:
         outcome = run_stage(Path.cwd(), name, cmd, allow_dirty=allow_dirty, strict=strict)
     except StageFailed as exc:

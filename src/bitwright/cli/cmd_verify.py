@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json, stderr
-from bitwright.digest import BackgroundTreeDigest, walk_tree
 from bitwright.errors import ExitCode, UsageError
 from bitwright.release.layout import ReleaseLayout
-from bitwright.verify.material import DEFAULT_LIMITS, Limits
+from bitwright.verify.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from bitwright.attest.trust import TrustPolicy
+    from bitwright.digest import BackgroundTreeDigest
     from bitwright.verify.report import VerifyReport
 
 __all__ = ["trust_policy", "verify_command"]
@@ -223,6 +223,8 @@ def _hashing(release: Path) -> Iterator[BackgroundTreeDigest | None]:
 
     Yields None when there is no ``artifacts/`` directory (the verifier then says so).
     """
+    from bitwright.digest import BackgroundTreeDigest, walk_tree
+
     artifacts = ReleaseLayout(release).artifacts
     if not artifacts.is_dir() or artifacts.is_symlink():
         yield None

@@ -12,7 +12,7 @@
     binding                                               (binding)
 
 Every file is read bounded, as a regular file inside the release (:mod:`.material`, with
-its :class:`Limits`). The artifacts are hashed in the background
+its :class:`Limits`, from the light :mod:`.limits`). The artifacts are hashed in the background
 (:class:`bitwright.digest.BackgroundTreeDigest`) while the signature checks run.
 :func:`verify_release` is imported on first use, so that a command can start that hashing
 before the verifier's own imports.
@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bitwright._lazy import lazy_names
-from bitwright.verify.material import DEFAULT_LIMITS, Limits
+from bitwright.verify.limits import DEFAULT_LIMITS, Limits
 from bitwright.verify.report import (
     CHECK_NAMES,
     MANDATORY_CHECKS,

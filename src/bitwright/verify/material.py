@@ -6,8 +6,8 @@ directory, no larger than its cap, parsed no deeper than its cap, and read once 
 a check judged are the bytes whose digest the coverage check compares). :meth:`inventory`
 lists the whole directory without following links or opening anything.
 
-:class:`Limits` holds the caps (documented defaults; ``bitwright verify --max-...`` raises
-them).
+:class:`~bitwright.verify.limits.Limits` holds the caps (documented defaults;
+``bitwright verify --max-...`` raises them).
 """
 
 from __future__ import annotations
@@ -21,29 +21,9 @@ from typing import Any
 from bitwright.attest.dsse import parse_envelope
 from bitwright.errors import OperationalError
 from bitwright.fileio import file_kind, load_json, read_regular
+from bitwright.verify.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["DEFAULT_LIMITS", "Inventory", "Limits", "ReleaseReader"]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The largest inputs verify accepts.
-
-    Attributes:
-        document_bytes: links, layout, provenance, release statement, model signature,
-            README and keys (default 64 MiB).
-        aibom_bytes: the AI BOM, whose schema check costs time in its size (default 8 MiB).
-        json_depth: the deepest nesting of a JSON document or payload (default 64).
-        entries: files and directories in a release (default 100,000).
-    """
-
-    document_bytes: int = 64 << 20
-    aibom_bytes: int = 8 << 20
-    json_depth: int = 64
-    entries: int = 100_000
-
-
-DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)

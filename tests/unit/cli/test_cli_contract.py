@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import bitwright.cli.cmd_digest as cmd_digest
+import bitwright.digest
 from bitwright import __version__
 from bitwright.cli.app import app
 from bitwright.cli.commands import COMMAND_MODULES, COMMAND_SUMMARIES
@@ -145,7 +145,7 @@ def test_an_unforeseen_failure_is_operational_not_a_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the disk said something new")
 
-    monkeypatch.setattr(cmd_digest, "sha256_files", broken)
+    monkeypatch.setattr(bitwright.digest, "sha256_files", broken)
     (tmp_path / "f").write_text("x")
 
     code, _, lines = _run(capsys, "digest", str(tmp_path / "f"))
