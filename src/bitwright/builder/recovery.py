@@ -29,7 +29,7 @@ from bitwright.builder.paths import ProjectPaths
 from bitwright.errors import OperationalError
 from bitwright.fileio import read_regular
 
-__all__ = ["clear_stale_dvc_lock", "recovered_build", "remove_partial_files"]
+__all__ = ["clear_stale_dvc_lock", "process_alive", "recovered_build", "remove_partial_files"]
 
 Notify = Callable[[str], None]
 
@@ -139,8 +139,8 @@ def _held(path: Path, pid: int, cmd: str) -> OperationalError:
     )
 
 
-def _runs_dvc(pid: int) -> bool:
-    """Whether ``pid`` is a live process whose command line mentions dvc (not a reused pid)."""
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user's counts)."""
     if pid <= 0:
         return False
     try:
@@ -149,7 +149,12 @@ def _runs_dvc(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return b"dvc" in _cmdline(pid)
+    return True
+
+
+def _runs_dvc(pid: int) -> bool:
+    """Whether ``pid`` is a live process whose command line mentions dvc (not a reused pid)."""
+    return process_alive(pid) and b"dvc" in _cmdline(pid)
 
 
 def _dvc_processes_in(repo: Path) -> list[tuple[int, str]]:

@@ -28,6 +28,7 @@ from bitwright.attest.keys import Key, Signer, SSlibKey
 from bitwright.attest.provenance import parse_statement, read_provenance
 from bitwright.attest.statement import Statement
 from bitwright.builder import ProjectPaths
+from bitwright.builder.recovery import process_alive
 from bitwright.digest import default_cache, digest_tree, sha256_file
 from bitwright.errors import KeyProblem, OperationalError
 from bitwright.fileio import read_json_object
@@ -244,20 +245,8 @@ def _remove_abandoned(out: Path) -> None:
         return
     for candidate in out.parent.glob(f".{out.name}.*-*"):
         kind, _, pid = candidate.name.removeprefix(f".{out.name}.").partition("-")
-        if kind in ("partial", "old") and pid.isdigit() and not _alive(int(pid)):
+        if kind in ("partial", "old") and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(candidate, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _copied_digests(layout: ReleaseLayout, subjects: Mapping[str, str]) -> dict[str, Sha256]:
