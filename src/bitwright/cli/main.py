@@ -10,7 +10,8 @@
 * ``--verbose`` and ``--version`` work before or after the command (not after ``--``).
 
 ``bitwright stage run`` under a build is answered before anything heavy is imported: the
-build process runs the stage (:mod:`._stage_client`). ``--version`` imports nothing.
+build process runs the stage (:mod:`._stage_client`). ``--version`` imports nothing, and a
+plain ``bitwright digest PATH...`` runs without typer (:mod:`.digest_run`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _invoke(args: list[str]) -> int:
+    if args[:1] == ["digest"]:
+        from bitwright.cli.digest_run import fast_arguments, run_digest
+
+        plain = fast_arguments(args[1:])
+        if plain is not None:  # no typer: a cached pass takes milliseconds
+            paths, as_json, no_cache = plain
+            run_digest(paths, as_json=as_json, no_cache=no_cache)
+            return 0
     from bitwright.cli.app import app
     from bitwright.cli.commands import register
 

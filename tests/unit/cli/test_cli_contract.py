@@ -169,3 +169,22 @@ def test_a_stale_params_file_is_an_operational_error(
 
     assert code == 3
     assert len(lines) == 1 and "stale" in lines[0]
+
+
+def test_a_plain_digest_runs_without_typer_and_prints_what_the_command_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "f").write_text("x")
+    script = (
+        "import sys; from bitwright.cli.main import main; code = main(sys.argv[1:]); "
+        "print(code, 'typer' in sys.modules)"
+    )
+    fast = subprocess.run(
+        [sys.executable, "-c", script, "digest", "--no-cache", "--", str(tmp_path / "f")],
+        capture_output=True,
+        text=True,
+    )
+    code, out, _ = _run(capsys, "digest", "--no-cache", str(tmp_path / "f"))
+
+    assert fast.stdout.splitlines() == [*out.splitlines(), "0 False"]
+    assert code == 0
