@@ -49,6 +49,18 @@ def sh(args: list[str], cwd: Path, env: dict[str, str]) -> None:
         sys.exit(f"{' '.join(args)} failed:\n{done.stderr[-2000:]}")
 
 
+def command_cpu(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """CPU seconds (user + system) of a command and the children it waited for."""
+    child = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = 0
+    if status != 0:
+        sys.exit(f"{' '.join(args)} failed")
+    return usage.ru_utime + usage.ru_stime
+
+
 def best(fn: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -132,10 +144,18 @@ def main() -> None:
         rows["bitwright verify (command)"] = best(lambda: sh(verify_cmd, tmp, env), args.repeat)
         rows["python hashing (command)"] = best(lambda: sh(hash_cmd, tmp, env), args.repeat)
         rows["sha256sum (command)"] = best(lambda: sh(sum_cmd, tmp, env), args.repeat)
-    print(f"release: {size / 2**20:.1f} MiB")
-    print(f"{'method':<28}{'best s':>10}")
+        cpu = {
+            label: min(command_cpu(argv, tmp, env) for _ in range(args.repeat))
+            for label, argv in (
+                ("bitwright verify (command)", verify_cmd),
+                ("python hashing (command)", hash_cmd),
+                ("sha256sum (command)", sum_cmd),
+            )
+        }
+    print(f"release: {size / 2**20:.1f} MiB; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'method':<28}{'best s':>10}{'cpu s':>10}")
     for method, seconds in rows.items():
-        print(f"{method:<28}{seconds:>10.3f}")
+        print(f"{method:<28}{seconds:>10.3f}{cpu.get(method, float('nan')):>10.3f}")
     inproc = rows["verify (in-process)"] / rows["hash (in-process)"]
     command = rows["bitwright verify (command)"] / rows["python hashing (command)"]
     coreutils = rows["bitwright verify (command)"] / rows["sha256sum (command)"]

@@ -200,6 +200,7 @@ def verify_command(
             expected=expected,
             allow_missing=allow_missing,
             trusted_files=[*(key or []), *([trust] if trust else [])],
+            aibom_in_child=True,
         )
     _print_report(report)
     if json_out:

@@ -17,6 +17,7 @@ plain ``bitwright digest PATH...`` runs without typer (:mod:`.digest_run`).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -50,6 +51,9 @@ def run() -> None:
 
 def main(argv: Sequence[str]) -> int:
     """Run the command in ``argv``; return its exit status (errors already reported)."""
+    # pydantic scans every installed distribution for plugins on its first model; bitwright's
+    # models want none (a plugin observing a verification is not wanted either).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args, verbose, version = _global_options(argv)
     if version:
         from bitwright import __version__

@@ -18,7 +18,6 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -168,8 +167,10 @@ def check_in_toto(trusted: TrustedLayout, reader: ReleaseReader) -> tuple[None, 
         for name in names:
             (Path(scratch) / Path(name).name).write_bytes(reader.read(name))
         warnings = _run_in_toto(trusted.envelope, key_dict, Path(scratch))
+    from in_toto import __version__ as in_toto_version
+
     steps = len(trusted.layout.steps)
-    detail = f"{steps} step(s) verified by in-toto {version('in-toto')}"
+    detail = f"{steps} step(s) verified by in-toto {in_toto_version}"
     if warnings:
         detail += f" ({len(warnings)} warning(s), first: {warnings[0]})"
     return None, detail

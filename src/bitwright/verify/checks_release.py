@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 
 from bitwright.attest.keys import SSlibKey, keyid8
 from bitwright.errors import KeyProblem, VerificationFailed
-from bitwright.fileio import load_json
 from bitwright.model import Sha256
-from bitwright.release import aibom_subjects, check_model_bundle, validate_aibom
+from bitwright.release import check_model_bundle
+from bitwright.verify._aibom_worker import AibomCheckProcess, parse_aibom
 from bitwright.verify._run import SkipCheck
 from bitwright.verify.checks_provenance import describe_problems
 from bitwright.verify.material import ReleaseReader
@@ -58,12 +58,15 @@ def check_aibom(
     artifacts: Callable[[], Mapping[str, Sha256]],
     *,
     allow_missing: bool = False,
+    child: AibomCheckProcess | None = None,
 ) -> tuple[None, str]:
     """Check the AI BOM against the CycloneDX 1.6 schema and its file digests against artifacts.
 
     The BOM names model files by their path under ``artifacts/`` (a leading ``artifacts/``
     is accepted too). ``artifacts`` gives the digests of ``artifacts/``; it is called only
-    after the schema check, so that check overlaps hashing still under way.
+    after the schema check, so that check overlaps hashing still under way. ``child`` is
+    the same check already started in a child process on the same bytes (a command's
+    other core), whose answer is used instead.
 
     Raises:
         SkipCheck: the release has no AI BOM and ``allow_missing``.
@@ -73,7 +76,10 @@ def check_aibom(
     """
     require_file(reader, AIBOM_FILE, allow_missing=allow_missing)
     data = reader.read(AIBOM_FILE, limit=reader.limits.aibom_bytes)
-    claimed = parse_aibom(data, max_depth=reader.limits.json_depth)
+    if child is not None:
+        claimed = child.result()
+    else:
+        claimed = parse_aibom(data, max_depth=reader.limits.json_depth)
     problems: list[str] = []
     digests = artifacts()
     for name, digest in sorted(claimed.items()):
@@ -88,20 +94,6 @@ def check_aibom(
             describe_problems(problems), hint="the BOM does not describe these artifacts"
         )
     return None, f"valid CycloneDX 1.6; its {len(claimed)} model file(s) match the artifacts"
-
-
-def parse_aibom(data: bytes, *, max_depth: int) -> dict[str, Sha256]:
-    """Check AI BOM bytes (depth, UTF-8, CycloneDX 1.6 schema); return the model files it lists.
-
-    Raises:
-        VerificationFailed: nested too deeply, not UTF-8 JSON, not valid CycloneDX 1.6, or
-            naming no single model with file digests.
-    """
-    hint = "the BOM was truncated or altered; take it from the release again"
-    load_json(data, source=AIBOM_FILE, hint=hint, what="a CycloneDX document", max_depth=max_depth)
-    text = data.decode("utf-8")  # load_json has refused anything that is not UTF-8
-    validate_aibom(text)
-    return aibom_subjects(text)
 
 
 def check_model_signature(

@@ -16,6 +16,7 @@ everything that is there but does not hold is a failed check (exit 1).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -28,6 +29,7 @@ from bitwright.attest.trust import TrustPolicy
 from bitwright.digest import BackgroundTreeDigest
 from bitwright.errors import OperationalError, UsageError
 from bitwright.release.layout import ReleaseLayout
+from bitwright.verify._aibom_worker import AibomCheckProcess
 from bitwright.verify._run import run_check, skipped
 from bitwright.verify.binding import Expectations, check_binding, source_facts
 from bitwright.verify.checks_chain import SignedLink, check_dependencies
@@ -43,7 +45,7 @@ from bitwright.verify.checks_provenance import (
     check_provenance_signature,
     check_subjects,
 )
-from bitwright.verify.checks_release import check_aibom, check_model_signature
+from bitwright.verify.checks_release import AIBOM_FILE, check_aibom, check_model_signature
 from bitwright.verify.material import DEFAULT_LIMITS, Limits, ReleaseReader
 from bitwright.verify.report import (
     AIBOM,
@@ -98,6 +100,7 @@ def verify_release(
     allow_missing: bool = False,
     trusted_files: Sequence[Path] = (),
     own_provenance: Statement | None = None,
+    aibom_in_child: bool = False,
 ) -> VerifyReport:
     """Verify the release directory ``release``: signatures, the in-toto chain, every file.
 
@@ -123,6 +126,8 @@ def verify_release(
             release is warned about (a key that travels with a release proves nothing).
         own_provenance: the provenance ``bitwright release`` is bundling, trusted as its own
             (a keyless one cannot be checked offline): only for checking before writing.
+        aibom_in_child: check the AI BOM's schema in a child process, started first, so that
+            it runs on another core beside the signature checks (what a command wants).
 
     Returns:
         One result per check (see :data:`bitwright.verify.report.CHECK_NAMES`); ``ok``
@@ -151,6 +156,7 @@ def verify_release(
         expected=expected or Expectations(),
         allow_missing=allow_missing,
         own_provenance=own_provenance,
+        aibom_in_child=aibom_in_child,
     )
     warnings = _key_warnings(root, trusted_files)
     if digests is not None and digests.root.resolve() == layout.artifacts:
@@ -171,6 +177,7 @@ class _Verification:
     expected: Expectations
     allow_missing: bool
     own_provenance: Statement | None
+    aibom_in_child: bool
 
     def __post_init__(self) -> None:
         self.results: dict[str, CheckResult] = {}
@@ -180,10 +187,14 @@ class _Verification:
 
     def report(self, digests: BackgroundTreeDigest, warnings: list[str]) -> VerifyReport:
         inventory = self.reader.inventory()  # lists entries; opens nothing
-        self._layout_checks()
-        self._provenance_checks()
-        # The BOM's schema check still overlaps the hashing; it waits for the digests last.
-        self._run(AIBOM, lambda: check_aibom(self.reader, digests.result, **self._missing()))
+        with self._aibom_child() as child:
+            self._layout_checks()
+            self._provenance_checks()
+            # The BOM's check still overlaps the hashing; it waits for the digests last.
+            self._run(
+                AIBOM,
+                lambda: check_aibom(self.reader, digests.result, child=child, **self._missing()),
+            )
         artifacts = digests.result()
         if self.statement is not None:
             statement = self.statement
@@ -204,6 +215,12 @@ class _Verification:
         )
         self._binding_check()
         return self._assemble(warnings)
+
+    def _aibom_child(self) -> contextlib.AbstractContextManager[AibomCheckProcess | None]:
+        if not self.aibom_in_child or not self.reader.exists(AIBOM_FILE):
+            return contextlib.nullcontext()
+        data = self.reader.read(AIBOM_FILE, limit=self.reader.limits.aibom_bytes)
+        return AibomCheckProcess(data, max_depth=self.reader.limits.json_depth)
 
     def _layout_checks(self) -> None:
         self.layout = self._run(
