@@ -172,3 +172,19 @@ def test_report_json_lists_checks_in_order_with_the_first_failure() -> None:
     assert data["first_failure"] == "in-toto"
     assert [c["status"] for c in data["checks"]] == ["passed", "failed", "failed"]
     assert json.loads(json.dumps(data)) == data
+
+
+def test_release_checks_its_own_keyless_provenance_and_everything_else(
+    keyless: tuple[Release, Path],
+) -> None:
+    from bitwright.verify import check_candidate
+
+    release, _ = keyless
+    owner = release.policy().keys[0]
+
+    check_candidate(release.root, owner, release.statement)  # trusted as the build's own
+    with pytest.raises(OperationalError, match=r"would not verify \(provenance-signature: "):
+        check_candidate(release.root, owner, None)  # no identity to check the bundle with
+    release.layout.readme.write_text("# altered\n")
+    with pytest.raises(OperationalError, match=r"would not verify \(coverage: README.md"):
+        check_candidate(release.root, owner, release.statement)
