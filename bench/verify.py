@@ -96,6 +96,41 @@ def make_release(tmp: Path, hidden: str, epochs: int, env: dict[str, str]) -> Pa
     return repo
 
 
+def time_commands(
+    release: Path, pub: Path, tmp: Path, env: dict[str, str], repeat: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Best wall and CPU seconds of verify, python hashing and sha256sum, as commands."""
+    files = sorted(str(p) for p in release.rglob("*") if p.is_file())
+    commands = {
+        "bitwright verify (command)": [str(BIN / "bitwright"), "verify", str(release)]
+        + ["--key", str(pub)],
+        "python hashing (command)": [sys.executable, "-c", HASH_ALL, str(release)],
+        "sha256sum (command)": ["sha256sum", *files],
+    }
+    wall = {label: best(lambda a=argv: sh(a, tmp, env), repeat) for label, argv in commands.items()}
+    cpu = {
+        label: min(command_cpu(argv, tmp, env) for _ in range(repeat))
+        for label, argv in commands.items()
+    }
+    return wall, cpu
+
+
+def report(rows: dict[str, float], cpu: dict[str, float], size: int) -> None:
+    print(f"release: {size / 2**20:.1f} MiB; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'method':<28}{'best s':>10}{'cpu s':>10}")
+    for method, seconds in rows.items():
+        print(f"{method:<28}{seconds:>10.3f}{cpu.get(method, float('nan')):>10.3f}")
+    verify = rows["bitwright verify (command)"]
+    ratios = (
+        ("in-process", rows["verify (in-process)"] / rows["hash (in-process)"]),
+        ("command vs python hashing", verify / rows["python hashing (command)"]),
+        ("command vs sha256sum", verify / rows["sha256sum (command)"]),
+    )
+    for label, ratio in ratios:
+        verdict = "meets" if ratio <= GOAL else "misses"
+        print(f"verify / bare hashing ({label}): {ratio:.2f}x ({verdict} the goal <= {GOAL}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -137,36 +172,8 @@ def main() -> None:
             "verify (in-process)": best(lambda: verify_release(release, policy), args.repeat),
             "hash (in-process)": best(lambda: hash_release(release), args.repeat),
         }
-        verify_cmd = [str(BIN / "bitwright"), "verify", str(release), "--key", str(pub)]
-        hash_cmd = [sys.executable, "-c", HASH_ALL, str(release)]
-        files = sorted(str(p) for p in release.rglob("*") if p.is_file())
-        sum_cmd = ["sha256sum", *files]
-        rows["bitwright verify (command)"] = best(lambda: sh(verify_cmd, tmp, env), args.repeat)
-        rows["python hashing (command)"] = best(lambda: sh(hash_cmd, tmp, env), args.repeat)
-        rows["sha256sum (command)"] = best(lambda: sh(sum_cmd, tmp, env), args.repeat)
-        cpu = {
-            label: min(command_cpu(argv, tmp, env) for _ in range(args.repeat))
-            for label, argv in (
-                ("bitwright verify (command)", verify_cmd),
-                ("python hashing (command)", hash_cmd),
-                ("sha256sum (command)", sum_cmd),
-            )
-        }
-    print(f"release: {size / 2**20:.1f} MiB; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'method':<28}{'best s':>10}{'cpu s':>10}")
-    for method, seconds in rows.items():
-        print(f"{method:<28}{seconds:>10.3f}{cpu.get(method, float('nan')):>10.3f}")
-    inproc = rows["verify (in-process)"] / rows["hash (in-process)"]
-    command = rows["bitwright verify (command)"] / rows["python hashing (command)"]
-    coreutils = rows["bitwright verify (command)"] / rows["sha256sum (command)"]
-    ratios = (
-        ("in-process", inproc),
-        ("command vs python hashing", command),
-        ("command vs sha256sum", coreutils),
-    )
-    for label, ratio in ratios:
-        verdict = "meets" if ratio <= GOAL else "misses"
-        print(f"verify / bare hashing ({label}): {ratio:.2f}x ({verdict} the goal <= {GOAL}x)")
+        wall, cpu = time_commands(release, pub, tmp, env, args.repeat)
+    report({**rows, **wall}, cpu, size)
 
 
 if __name__ == "__main__":
