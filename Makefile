@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup sandbox tools podman clean bench lock
+.PHONY: demo test lint setup sandbox tools podman clean bench lock fuzz
 
 setup: $(STAMP) sandbox tools podman
 
@@ -104,6 +104,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/digest.py
+
+# What verify parses, fuzzed ten times longer than in `make test` (100,000 cases).
+fuzz: setup
+	BITWRIGHT_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q -p no:cacheprovider tests/unit/verify/test_verify_fuzz.py
 
 clean:
 	rm -rf $(VENV) .bitwright .mypy_cache .ruff_cache .pytest_cache

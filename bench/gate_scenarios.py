@@ -63,6 +63,7 @@ PAYLOAD = b"cbuiltins\nexec\n(Vopen('pwned', 'w')\ntR."
 COMPROMISED_STAGE = f"""\
 import pathlib
 from bitwright import stagekit
+from bitwright.verify import check_candidate
 stagekit.begin()
 pathlib.Path("out/second.json").write_text('{{"sum": 1}}')
 pathlib.Path("out/model.pkl").write_bytes({PAYLOAD!r})
@@ -81,7 +82,7 @@ def build(base: Path, *, compromised: bool = False) -> tuple[Path, Path]:
         (repo / "dvc.yaml").write_text(dvc_yaml)
         commit(repo, "a compromised stage")
     sh(BITWRIGHT, "build", cwd=repo)
-    return repo, bundle_release(repo, base / "release").directory
+    return repo, bundle_release(repo, base / "release", check=check_candidate).directory
 
 
 def payload_of(path: Path) -> dict[str, Any]:

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_JSON_DEPTH",
     "NotRegularFile",
+    "file_kind",
     "json_depth",
     "load_json",
     "loads_strict",
@@ -140,15 +141,17 @@ def open_regular(path: Path, *, follow_symlinks: bool = False) -> BinaryIO:
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise NotRegularFile(
-            f"{path} is not a regular file ({_kind(info.st_mode)})",
+            f"{path} is not a regular file ({file_kind(info.st_mode)})",
             hint="only regular files are read; remove it or take the file again",
         )
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """Name what a file of ``mode`` is when it is not a regular file ("a FIFO", "a socket")."""
     for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISCHR, "a character device"),
@@ -217,16 +220,24 @@ def load_json(
         raise VerificationFailed(f"{source} is not {what}: nested too deeply", hint=hint) from exc
 
 
-def loads_strict(data: bytes | str) -> Any:
-    """Parse JSON, refusing duplicate keys and NaN/Infinity: a parser must not guess.
+def loads_strict(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON, refusing duplicate keys, NaN/Infinity and deep nesting: no guessing, no crash.
 
     Of two equal keys, one reader would take the first and another the last; a signed
     document must mean one thing to every reader.
 
     Raises:
-        ValueError: not UTF-8 JSON, a duplicate key, or a non-JSON constant.
+        ValueError: not UTF-8 JSON, a duplicate key, a non-JSON constant, or nested deeper
+            than ``max_depth``.
     """
-    return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    depth = json_depth(raw)
+    if depth > max_depth:
+        raise ValueError(f"nested {depth} levels deep, more than the {max_depth} accepted")
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

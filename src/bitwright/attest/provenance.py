@@ -383,6 +383,8 @@ def _internal_parameters(
         internal["container"] = {k: jsonable[k] for k in _CONTAINER_FIELDS}
     if pins.git.dirty:
         internal["dirtyPaths"] = list(pins.git.dirty_paths)
+    if pins.git.signature is not None:
+        internal["sourceSignature"] = _camel_keys(to_jsonable(pins.git.signature))
     return internal
 
 

@@ -43,6 +43,7 @@ from pydantic.alias_generators import to_camel
 
 from bitwright import fileio
 from bitwright.attest.canonical import canonical_json
+from bitwright.fileio import MAX_JSON_DEPTH
 from bitwright.model import DeterminismSettings, from_jsonable
 
 __all__ = [
@@ -61,14 +62,17 @@ __all__ = [
     "EnforcedSeal",
     "EnvironmentParameter",
     "ExternalParameters",
+    "GitCommit",
     "Gpu",
     "InternalParameters",
+    "NonEmpty",
     "ParamsFile",
     "Provenance",
     "ReleaseSelection",
     "ResourceDescriptor",
     "RunDetails",
     "SandboxSummary",
+    "SourceSignatureParameter",
     "StageAllowance",
     "Statement",
     "WireModel",
@@ -397,6 +401,18 @@ class StageAllowance(WireModel):
     network: bool
 
 
+class SourceSignatureParameter(WireModel):
+    """``internalParameters.sourceSignature``: the git signature the source commit carries.
+
+    Absent when the commit is unsigned. ``commitObject`` is the raw commit object (base64),
+    from which a verifier recomputes the commit id and checks the signature offline.
+    """
+
+    kind: Literal["ssh", "gpg", "x509", "unknown"]
+    signer: str
+    commit_object: Base64
+
+
 class InternalParameters(WireModel):
     """``internalParameters`` of a dvc-pipeline/v1 build: set by the builder, not the user."""
 
@@ -408,6 +424,7 @@ class InternalParameters(WireModel):
     allowances: dict[str, StageAllowance] | None = None
     hermetic: bool | None = None
     container: ContainerParameter | None = None
+    source_signature: SourceSignatureParameter | None = None
 
 
 def dvc_parameters(statement: Statement) -> tuple[ExternalParameters, InternalParameters]:
@@ -485,13 +502,14 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def loads_strict(payload: bytes) -> Any:
-    """Parse JSON, refusing duplicate keys and NaN/Infinity (a parser must not guess).
+def loads_strict(payload: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON, refusing duplicate keys, NaN/Infinity and deep nesting (no guessing, no crash).
 
     Raises:
-        ValueError: not UTF-8 JSON, a duplicate key, or a non-JSON constant.
+        ValueError: not UTF-8 JSON, a duplicate key, a non-JSON constant, or nested deeper
+            than ``max_depth``.
     """
-    return fileio.loads_strict(payload)
+    return fileio.loads_strict(payload, max_depth=max_depth)
 
 
 def statement_bytes(statement: Statement) -> bytes:

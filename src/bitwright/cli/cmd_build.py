@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bitwright.builder import build
 from bitwright.cli.app import app, emit_json, stderr
 from bitwright.cli.progress import live_progress, progress_wanted
 from bitwright.model import SandboxKind
@@ -65,6 +64,8 @@ def build_command(
     repo: Annotated[Path, typer.Option("--repo", help="Project root.")] = Path("."),
 ) -> None:
     """Pin inputs, run `dvc repro` with every stage sealed and linked, sign the layout."""
+    from bitwright.builder import build  # where used: --help and start-up stay light
+
     with live_progress("build", json_out=json_out) as notify:
         result = build(
             repo,

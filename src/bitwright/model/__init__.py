@@ -13,6 +13,7 @@ from bitwright.model.pins import (
     EnvironmentPin,
     GitPin,
     GpuInfo,
+    SourceSignature,
 )
 from bitwright.model.pipeline import ArtifactSpec, Pipeline, StageSpec
 from bitwright.model.receipt import Receipt
@@ -34,6 +35,7 @@ __all__ = [
     "SandboxKind",
     "SandboxReport",
     "Sha256",
+    "SourceSignature",
     "StageRun",
     "StageSpec",
     "from_jsonable",

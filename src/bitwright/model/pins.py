@@ -14,7 +14,26 @@ __all__ = [
     "EnvironmentPin",
     "GitPin",
     "GpuInfo",
+    "SourceSignature",
 ]
+
+
+@dataclass(frozen=True)
+class SourceSignature:
+    """A git signature (SSH, GPG or X.509) carried by the source commit.
+
+    Attributes:
+        kind: ``"ssh"``, ``"gpg"`` or ``"x509"``, by the signature's armor.
+        signer: who signed, as the signature names it: an SSH key fingerprint
+            (``SHA256:...``) or an OpenPGP issuer fingerprint or key id (hex); "" when
+            the signature does not say.
+        commit_object: the raw git commit object, base64: a verifier recomputes the commit
+            id from it and checks the signature offline, without the repository.
+    """
+
+    kind: str
+    signer: str
+    commit_object: str
 
 
 @dataclass(frozen=True)
@@ -27,6 +46,7 @@ class GitPin:
         remote_url: the ``origin`` URL, or the repository path when there is no remote.
         dirty: whether the working tree differs from the commit (only with ``--allow-dirty``).
         dirty_paths: the tracked or untracked-but-not-ignored paths that differ.
+        signature: the commit's git signature, ``None`` when it is unsigned.
     """
 
     commit: str
@@ -34,6 +54,7 @@ class GitPin:
     remote_url: str
     dirty: bool = False
     dirty_paths: tuple[str, ...] = ()
+    signature: SourceSignature | None = None
 
     @property
     def rebuildable(self) -> bool:

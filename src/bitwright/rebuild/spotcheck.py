@@ -20,13 +20,17 @@ The flow::
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bitwright.attest import generate_keypair
 from bitwright.attest.canonical import canonical_json
 from bitwright.attest.signers import KeySigner
 from bitwright.attest.statement import SOURCE, dvc_parameters
@@ -46,7 +50,7 @@ from bitwright.rebuild.fetch import (
     recorded_snapshots,
     use_remote,
 )
-from bitwright.rebuild.flow import _links, _Run, _trusted_statement, _verifier_key
+from bitwright.rebuild.flow import _Run
 from bitwright.rebuild.partial import check_materials, place_materials, unmatched
 from bitwright.rebuild.publish import REPORT_FILE, VERIFIER_PUB
 from bitwright.rebuild.workspace import checkout_source, fresh_workspace, source_location
@@ -152,11 +156,11 @@ def open_audit(
     layout = ReleaseLayout(run.release)
     with run.step("verify", f"verifying {run.release}"):
         verification = verify_release(run.release, policy)
-    if not verification.ok:
+    if not verification.ok or verification.trusted is None:
         failure = verification.first_failure
         why = f"{failure.name}: {failure.detail}" if failure else "a mandatory check was skipped"
         return SpotCheckReport(str(run.release), False, f"the release does not verify ({why})")
-    statement = _trusted_statement(layout, policy)
+    statement = verification.trusted.statement  # what verify authenticated, not read again
     external, internal = dvc_parameters(statement)
     claims = trajectory_claims(statement)
     if not claims:
@@ -165,7 +169,7 @@ def open_audit(
             hint="record training with bitwright.trajectory.Recorder, or use --compare",
         )
     claim = claims[0]
-    links = _links(layout.links)
+    links = verification.trusted.links
     link = links.get(claim.stage, {})
     problems = check_claim(claim, link)
     if internal.dirty:
@@ -180,7 +184,7 @@ def open_audit(
     location = source_location(options.source or external.repository)
     with run.step("checkout", f"cloning {location} at {external.commit[:12]} into {ws}"):
         checkout_source(location, external.commit, ws)
-    key = _verifier_key(options.verifier_key, ws, run)
+    key = _verifier_key(options.verifier_key, run)
     pipeline = load_pipeline(ws)
     if claim.stage not in pipeline.names:
         return SpotCheckReport(
@@ -403,3 +407,21 @@ def _inputs(session: AuditSession) -> list[tuple[str, str, str]]:
         for f in files
         if f.is_file()
     ]
+
+
+def _verifier_key(given: Path | None, run: _Run) -> Path:
+    """The verifier's key: the one given, or a fresh one in a private directory.
+
+    The audit session outlives this call (it may run many audits), so the directory is
+    removed when the process exits, never left behind in the workspace or ``/tmp``.
+    """
+    if given is not None:
+        return given.resolve()
+    scratch = Path(tempfile.mkdtemp(prefix="bitwright-verifier-key-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    pair = generate_keypair(scratch, name="verifier")
+    run.notes.append(
+        f"no --verifier-key: signed with a fresh key pair (keyid {pair.keyid[:8]}); its "
+        "private key is discarded when the audit ends"
+    )
+    return pair.private_path
