@@ -57,13 +57,13 @@ from bitwright.attest.dsse import sign_envelope  # noqa: E402
 from bitwright.gate.evaluate import Decision, evaluate  # noqa: E402
 from bitwright.gate.policy import Require, load_policy  # noqa: E402
 from bitwright.release.bundle import bundle_release  # noqa: E402
+from bitwright.verify import check_candidate  # noqa: E402
 
 ATTESTED = tuple(name for name in Require.model_fields if name != "scan_clean")
 PAYLOAD = b"cbuiltins\nexec\n(Vopen('pwned', 'w')\ntR."
 COMPROMISED_STAGE = f"""\
 import pathlib
 from bitwright import stagekit
-from bitwright.verify import check_candidate
 stagekit.begin()
 pathlib.Path("out/second.json").write_text('{{"sum": 1}}')
 pathlib.Path("out/model.pkl").write_bytes({PAYLOAD!r})
