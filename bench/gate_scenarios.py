@@ -57,6 +57,7 @@ from bitwright.attest.dsse import sign_envelope  # noqa: E402
 from bitwright.gate.evaluate import Decision, evaluate  # noqa: E402
 from bitwright.gate.policy import Require, load_policy  # noqa: E402
 from bitwright.release.bundle import bundle_release  # noqa: E402
+from bitwright.verify import check_candidate  # noqa: E402
 
 ATTESTED = tuple(name for name in Require.model_fields if name != "scan_clean")
 PAYLOAD = b"cbuiltins\nexec\n(Vopen('pwned', 'w')\ntR."
@@ -81,7 +82,7 @@ def build(base: Path, *, compromised: bool = False) -> tuple[Path, Path]:
         (repo / "dvc.yaml").write_text(dvc_yaml)
         commit(repo, "a compromised stage")
     sh(BITWRIGHT, "build", cwd=repo)
-    return repo, bundle_release(repo, base / "release").directory
+    return repo, bundle_release(repo, base / "release", check=check_candidate).directory
 
 
 def payload_of(path: Path) -> dict[str, Any]:

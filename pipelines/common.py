@@ -29,6 +29,7 @@ __all__ = [
     "TRAIN_FILE",
     "TRAIN_LOG_FILE",
     "DigitsMLP",
+    "MomentumSGD",
     "build_model",
     "checked_seed",
     "fail",
@@ -126,6 +127,54 @@ def build_model(model_params: dict[str, Any], seed: int) -> DigitsMLP:
         hidden=[int(h) for h in model_params["hidden"]],
         num_classes=int(model_params["num_classes"]),
     )
+
+
+class MomentumSGD:
+    """SGD with momentum and weight decay, as ``torch.optim.SGD`` computes it (no dampening).
+
+    Written out because every ``torch.optim`` step, ``zero_grad`` and ``state_dict`` imports
+    TorchDynamo (1-2 s of CPU in every process that trains, a spot-check replay included).
+    ``state_dict``/``load_state_dict`` have ``torch.optim``'s shape, so the trajectory's
+    torch codec records the momentum buffers.
+    """
+
+    def __init__(self, params: Any, *, lr: float, momentum: float, weight_decay: float) -> None:
+        self.params: list[torch.Tensor] = list(params)
+        self.hyper = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
+        self.buffers: list[torch.Tensor | None] = [None] * len(self.params)
+
+    def zero_grad(self) -> None:
+        """Forget the gradients."""
+        for param in self.params:
+            param.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update: ``b = momentum * b + g + wd * p`` (first ``g + wd * p``); ``p -= lr * b``."""
+        for index, param in enumerate(self.params):
+            if param.grad is None:
+                continue
+            update = param.grad.add(param, alpha=self.hyper["weight_decay"])
+            buffer = self.buffers[index]
+            if buffer is None:
+                buffer = torch.clone(update).detach()
+                self.buffers[index] = buffer
+            else:
+                buffer.mul_(self.hyper["momentum"]).add_(update)
+            param.add_(buffer, alpha=-self.hyper["lr"])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The momentum buffers and hyperparameters, shaped like ``torch.optim``'s."""
+        state = {i: {"momentum_buffer": b} for i, b in enumerate(self.buffers) if b is not None}
+        group = {**self.hyper, "params": list(range(len(self.params)))}
+        return {"state": state, "param_groups": [group]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.hyper = {k: state["param_groups"][0][k] for k in self.hyper}
+        self.buffers = [None] * len(self.params)
+        for index, values in state["state"].items():
+            self.buffers[int(index)] = values["momentum_buffer"].clone()
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:

@@ -1,8 +1,12 @@
 """Stage ``train``: fit the MLP on the training split with mini-batch SGD, write its weights.
 
-Weights are initialized from ``determinism.seed`` and the batches are drawn from a
-generator seeded with it, so two runs with the same settings write the same bytes. The
-per-epoch mean loss goes to ``models/train_log.json`` (as deterministic as the weights).
+Weights are initialized from ``determinism.seed``; the batches follow the data order that
+:mod:`bitwright.trajectory` derives from the seed and the training data's sha256, so two runs
+with the same settings write the same bytes. Training is recorded as a committed trajectory in
+``checkpoints/``: every ``train.segment_steps`` steps the whole state (weights, momentum,
+generator states, step) is written and committed, so an auditor can replay a few segments
+(``bitwright rebuild --spot-check``) instead of the whole run. The per-epoch mean loss goes to
+``models/train_log.json``.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ settings = stagekit.begin()
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import torch  # noqa: E402
 from torch.nn import functional  # noqa: E402
+
+from bitwright.trajectory import Recorder  # noqa: E402
+from bitwright.trajectory.torchstate import TorchState, as_index  # noqa: E402
 
 # Run as `python pipelines/train.py` from the repository root: make `pipelines` importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipelines import common  # noqa: E402
+
+CHECKPOINTS = Path("checkpoints")
 
 
 def main() -> None:
@@ -33,32 +41,55 @@ def main() -> None:
     model = common.build_model(params["model"], seed)
     model.input_mean.copy_(data["mean"])
     model.input_std.copy_(data["std"])
-    optimizer = torch.optim.SGD(
+    optimizer = common.MomentumSGD(
         model.parameters(),
         lr=float(hp["lr"]),
         momentum=float(hp["momentum"]),
         weight_decay=float(hp["weight_decay"]),
     )
-    batches = torch.Generator().manual_seed(seed)
     batch_size = int(hp["batch_size"])
-    epochs: list[dict[str, float | int]] = []
+    steps_per_epoch = -(-len(labels) // batch_size)
+    run = Recorder(
+        CHECKPOINTS,
+        state=TorchState(model, optimizer),
+        seed=seed,
+        data=common.TRAIN_FILE,
+        items=len(labels),
+        batch_size=batch_size,
+        steps=int(hp["epochs"]) * steps_per_epoch,
+        segment_steps=int(hp["segment_steps"]),
+        model=common.MODEL_FILE,
+    )
+    losses: list[float] = []
     model.train()
-    for epoch in range(1, int(hp["epochs"]) + 1):
-        order = torch.randperm(len(labels), generator=batches)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
+    for segment in run.segments():
+        for batch in segment:
+            index = as_index(batch)
             loss = functional.cross_entropy(model(pixels[index]), labels[index])
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
-            total += float(loss.detach()) * len(index)
-        epochs.append({"epoch": epoch, "loss": total / len(order)})
+            losses.append(float(loss.detach()) * len(index))
+    run.finish()
+    if run.replaying:  # an audit replays a few segments: the run's outputs are not rewritten
+        return
 
     common.save_tensors(common.MODEL_FILE, dict(model.state_dict()))
-    steps = len(epochs) * -(-len(labels) // batch_size)
+    epochs = [
+        {
+            "epoch": e + 1,
+            "loss": sum(losses[e * steps_per_epoch : (e + 1) * steps_per_epoch]) / len(labels),
+        }
+        for e in range(int(hp["epochs"]))
+    ]
     common.write_json(
-        common.TRAIN_LOG_FILE, {"epochs": epochs, "samples": len(labels), "steps": steps}
+        common.TRAIN_LOG_FILE,
+        {
+            "epochs": epochs,
+            "samples": len(labels),
+            "steps": len(losses),
+            "segments": run.segment_count,
+        },
     )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_JSON_DEPTH",
     "NotRegularFile",
+    "file_kind",
     "json_depth",
     "load_json",
     "loads_strict",
@@ -140,15 +141,17 @@ def open_regular(path: Path, *, follow_symlinks: bool = False) -> BinaryIO:
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise NotRegularFile(
-            f"{path} is not a regular file ({_kind(info.st_mode)})",
+            f"{path} is not a regular file ({file_kind(info.st_mode)})",
             hint="only regular files are read; remove it or take the file again",
         )
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """Name what a file of ``mode`` is when it is not a regular file ("a FIFO", "a socket")."""
     for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISFIFO, "a FIFO"),
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISCHR, "a character device"),
@@ -217,16 +220,24 @@ def load_json(
         raise VerificationFailed(f"{source} is not {what}: nested too deeply", hint=hint) from exc
 
 
-def loads_strict(data: bytes | str) -> Any:
-    """Parse JSON, refusing duplicate keys and NaN/Infinity: a parser must not guess.
+def loads_strict(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON, refusing duplicate keys, NaN/Infinity and deep nesting: no guessing, no crash.
 
     Of two equal keys, one reader would take the first and another the last; a signed
     document must mean one thing to every reader.
 
     Raises:
-        ValueError: not UTF-8 JSON, a duplicate key, or a non-JSON constant.
+        ValueError: not UTF-8 JSON, a duplicate key, a non-JSON constant, or nested deeper
+            than ``max_depth``.
     """
-    return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    depth = json_depth(raw)
+    if depth > max_depth:
+        raise ValueError(f"nested {depth} levels deep, more than the {max_depth} accepted")
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -281,7 +292,7 @@ def read_json_object(
 
 
 @contextlib.contextmanager
-def open_atomic(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
+def open_atomic(path: Path, *, mode: int = 0o644, durable: bool = True) -> Iterator[BinaryIO]:
     """Yield a binary file that becomes ``path`` only when the ``with`` block ends normally.
 
     The file is written in the same directory under a hidden temporary name, created with
@@ -292,6 +303,9 @@ def open_atomic(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
     Args:
         path: the file to create or replace; its parent directories are created.
         mode: the permission bits of the finished file.
+        durable: fsync the file and its directory; ``False`` only for files whose
+            durability a later durable write vouches for (a training run's state files,
+            which its trajectory file, written last, commits by digest).
 
     Raises:
         OperationalError: the directory or the file cannot be written.
@@ -309,9 +323,11 @@ def open_atomic(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
             os.fchmod(fh.fileno(), mode)
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp_name, path)
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
@@ -325,13 +341,13 @@ def open_atomic(path: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
         raise
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`open_atomic`).
 
     Raises:
         OperationalError: the directory or the file cannot be written.
     """
-    with open_atomic(path, mode=mode) as fh:
+    with open_atomic(path, mode=mode, durable=durable) as fh:
         fh.write(data)
 
 

@@ -31,6 +31,7 @@ from bitwright.gate.policy import load_policy
 from bitwright.gate.record import read_decision
 from bitwright.gate.verdicts import VERDICTS_DIR
 from bitwright.release.bundle import bundle_release
+from bitwright.verify import check_candidate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -55,7 +56,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     repo = make_project(base)
     upstream = add_third_party_input(repo, base, unpinned=True)
     done = sh(BITWRIGHT, "build", cwd=repo)
-    release = bundle_release(repo, base / "release").directory
+    release = bundle_release(repo, base / "release", check=check_candidate).directory
     keys = base / "keys"
     statement = _payload(release / "provenance.intoto.json")
     return Built(

@@ -36,7 +36,6 @@ from bitwright.attest import (
 from bitwright.attest.keys import Signer
 from bitwright.model import (
     BuildPins,
-    ContainerPin,
     DeterminismSettings,
     EnvironmentPin,
     GitPin,
@@ -160,7 +159,7 @@ def _make_chain(tmp_path: Path, keys: tuple[KeyPair, Signer, Signer]) -> Chain:
     pins = BuildPins(
         git=GitPin(commit="ab" * 20, commit_time=1_700_000_000, remote_url=str(repo)),
         data=(),
-        container=ContainerPin("local/build:1", "sha256:" + "0" * 64, _sha(b""), False, "host"),
+        container=None,
         determinism=DeterminismSettings(),
         environment=EnvironmentPin(
             "CPython 3.11", (), _sha(b""), "Linux", "x86_64", "cpu", _sha(b"")

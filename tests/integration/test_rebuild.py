@@ -272,12 +272,15 @@ def test_missing_data_object_is_an_operational_error_with_a_hint(honest: Path, b
 def test_one_stage_alone_reproduces_and_catches_a_forgery_confined_to_it(
     honest: Path, forged: Path, owner: TrustPolicy, verifier: Path, base: Path
 ) -> None:
-    good = rebuild_release(
-        honest, owner, stage="first", verifier_key=verifier, workspace=base / "ws-first"
-    )
+    good = rebuild_release(honest, owner, stage="first", workspace=base / "ws-first")
     assert good.verdict is Verdict.REPRODUCED, good.reason
     assert [s.stage for s in good.stages] == ["first"]
     assert good.stages[0].materials_matched
+    # it says what it did not check, and no generated private key outlives it
+    assert good.not_checked == ("stage second", "the released artifacts")
+    assert "not rebuilt or compared: stage(s) second" in good.reason
+    assert any("private key was discarded" in note for note in good.notes)
+    assert not [p for p in (base / "ws-first").rglob("*.key")]
 
     bad = rebuild_release(
         forged, owner, stage="first", verifier_key=verifier, workspace=base / "ws-first-forged"
@@ -306,3 +309,29 @@ def test_a_release_that_does_not_verify_is_failed(honest: Path, base: Path, veri
     assert report.verdict is Verdict.FAILED
     assert "does not verify" in report.reason
     assert report.workspace == ""
+
+
+@pytest.mark.parametrize("kind", ["file", "foreign-directory", "project"])
+def test_an_out_that_is_not_a_report_directory_is_refused_before_any_work(
+    honest: Path, project: Path, base: Path, kind: str
+) -> None:
+    out = {"file": base / "a-file", "foreign-directory": base / "notes", "project": project}[kind]
+    if kind == "file":
+        out.write_text("keep me")
+    elif kind == "foreign-directory":
+        out.mkdir(exist_ok=True)
+        (out / "report.md").write_text("my own notes")
+    workspace = base / f"ws-refused-{kind}"
+    done = _rebuild_cli(
+        str(honest),
+        *("--key", str(ProjectPaths(project).owner_pub), "--out", str(out)),
+        *("--workspace", str(workspace)),
+        cwd=base,
+    )
+
+    assert done.returncode == 3, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith(f"error: --out {out}")
+    assert not workspace.exists()  # nothing was cloned, built or written
+    if kind == "foreign-directory":
+        assert (out / "report.md").read_text() == "my own notes"

@@ -17,6 +17,7 @@ from tests.integration.project import BIN, BITWRIGHT, make_project, sh
 
 import bitwright.cli.commands as commands
 from bitwright.release.bundle import bundle_release
+from bitwright.verify import check_candidate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,7 +32,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("verify-integration")
     repo = make_project(base)
     sh(BITWRIGHT, "build", cwd=repo)
-    result = bundle_release(repo, base / "release")
+    result = bundle_release(repo, base / "release", check=check_candidate)
     return repo, result.directory
 
 
@@ -57,25 +58,33 @@ def verify(release: Path, *args: str | Path) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_release_of_a_real_build_verifies(release: Path, owner_pub: Path) -> None:
-    done = verify(release, "--key", owner_pub, "--json")
+def test_release_of_a_real_build_verifies_bound_to_its_source(
+    built: tuple[Path, Path], release: Path, owner_pub: Path
+) -> None:
+    repo = built[0]
+    commit = sh("git", "rev-parse", "HEAD", cwd=repo).stdout.strip()
+
+    done = verify(
+        release,
+        *("--key", owner_pub, "--json", "--source-uri", repo, "--commit", commit),
+        *("--ref", "main", "--not-before", "2020-01-01", "--require-clean"),
+    )
 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert {c["name"]: c["status"] for c in report["checks"]} == {
-        name: "passed"
-        for name in (
-            "layout-signature",
-            "layout-expiry",
-            "in-toto",
-            "provenance-signature",
-            "subjects",
-            "byproducts",
-            "dependencies",
-            "aibom",
-            "model-signature",
-        )
-    }
+    assert {c["status"] for c in report["checks"]} == {"passed"}
+    assert report["source"]["commit"] == commit
+    assert report["source"]["repository"] == str(repo)
+    assert report["source"]["signature"] == "unsigned"
+    assert f"source:  {repo} at {commit}" in done.stderr
+
+
+def test_a_release_of_another_commit_fails_binding(release: Path, owner_pub: Path) -> None:
+    done = verify(release, "--key", owner_pub, "--commit", "f" * 40)
+
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("verification failed: binding: the release was built from commit")
 
 
 def test_reference_in_toto_verify_accepts_the_release(release: Path) -> None:

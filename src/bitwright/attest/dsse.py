@@ -5,6 +5,11 @@ provenance, VSAs). Signing and verification go through securesystemslib's DSSE c
 code ``in-toto-verify`` runs, so what passes here passes there. An envelope is handled as the
 plain JSON object of the DSSE spec: ``{"payload": b64, "payloadType": str, "signatures":
 [{"keyid": str, "sig": b64}]}``; on disk it is written as canonical JSON.
+
+Envelopes come from releases and stages, so they are hostile until checked: they are read as
+bounded regular files (:func:`bitwright.fileio.read_regular`), and the JSON payload of an
+in-toto envelope may be nested no deeper than the JSON around it, so that the parsers of
+links, layouts and Statements never recurse without bound.
 """
 
 from __future__ import annotations
@@ -21,10 +26,18 @@ from securesystemslib.exceptions import FormatError, VerificationError
 from bitwright.attest.canonical import canonical_json
 from bitwright.attest.keys import Key, Signer
 from bitwright.errors import UsageError, VerificationFailed
-from bitwright.fileio import read_json_object, write_atomic
+from bitwright.fileio import (
+    MAX_DOCUMENT_BYTES,
+    MAX_JSON_DEPTH,
+    json_depth,
+    load_json,
+    read_json_object,
+    write_atomic,
+)
 
 __all__ = [
     "INTOTO_PAYLOAD_TYPE",
+    "parse_envelope",
     "read_envelope",
     "read_json_object",
     "sign_envelope",
@@ -118,23 +131,50 @@ def unverified_payload(envelope: dict[str, Any], *, source: str = "DSSE envelope
     return _parse(envelope, source).payload
 
 
-def read_envelope(path: Path) -> dict[str, Any]:
+def read_envelope(
+    path: Path,
+    *,
+    limit: int = MAX_DOCUMENT_BYTES,
+    max_depth: int = MAX_JSON_DEPTH,
+    inside: Path | None = None,
+) -> dict[str, Any]:
     """Read a DSSE envelope from ``path`` and check its shape (not its signatures).
 
     Args:
         path: a file holding one DSSE envelope as JSON.
+        limit: the largest file accepted, in bytes.
+        max_depth: the deepest JSON nesting accepted, in the file and in its payload.
+        inside: a directory the file must stay inside (see :func:`read_regular`).
 
     Returns:
         The envelope JSON object.
 
     Raises:
-        OperationalError: the file is missing or unreadable.
-        VerificationFailed: the file is not valid JSON (truncated, corrupted) or not a
-            DSSE envelope.
+        NotRegularFile: not a regular file (a FIFO, a device, a symlink), or outside ``inside``.
+        OperationalError: the file is missing, unreadable or larger than ``limit``.
+        VerificationFailed: the file is not valid JSON (truncated, corrupted), nested too
+            deeply, or not a DSSE envelope.
     """
-    data = read_json_object(path, "a DSSE envelope", hint=_REFETCH)
-    _parse(data, str(path))
+    data = read_json_object(
+        path, "a DSSE envelope", hint=_REFETCH, limit=limit, max_depth=max_depth, inside=inside
+    )
+    _parse(data, str(path), max_depth)
     return data
+
+
+def parse_envelope(data: bytes, *, source: str, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """Parse the bytes of a DSSE envelope already read (bounded) and check its shape.
+
+    Raises:
+        VerificationFailed: not JSON, nested too deeply, or not a DSSE envelope.
+    """
+    envelope = load_json(
+        data, source=source, hint=_REFETCH, what="a DSSE envelope", max_depth=max_depth
+    )
+    _parse(envelope, source, max_depth)
+    if not isinstance(envelope, dict):  # _parse refuses anything else; this narrows the type
+        raise VerificationFailed(f"{source} is not a DSSE envelope", hint=_REFETCH)
+    return envelope
 
 
 def write_envelope(envelope: dict[str, Any], path: Path) -> Path:
@@ -147,16 +187,30 @@ def write_envelope(envelope: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def _parse(envelope: dict[str, Any], source: str) -> Envelope:
+def _parse(envelope: dict[str, Any], source: str, max_depth: int = MAX_JSON_DEPTH) -> Envelope:
     """Parse the JSON object into securesystemslib's Envelope, one clear line if malformed."""
     problem = _shape_problem(envelope)
     if problem is None:
         try:
             # from_dict rewrites the signature dicts in place: give it a copy.
-            return Envelope.from_dict(copy.deepcopy(envelope))
+            parsed = Envelope.from_dict(copy.deepcopy(envelope))
         except (KeyError, TypeError, ValueError, FormatError, binascii.Error) as exc:
             problem = f"bad payload or signature encoding ({exc})"
+        else:
+            problem = _payload_problem(parsed, max_depth)
+            if problem is None:
+                return parsed
     raise VerificationFailed(f"{source} is not a valid DSSE envelope: {problem}", hint=_REFETCH)
+
+
+def _payload_problem(parsed: Envelope, max_depth: int) -> str | None:
+    # Links, layouts and Statements are parsed by recursive JSON parsers: a payload nested
+    # thousands deep would crash them, so it is refused here, for every reader at once.
+    if parsed.payload_type == INTOTO_PAYLOAD_TYPE:
+        depth = json_depth(parsed.payload)
+        if depth > max_depth:
+            return f"its payload is nested {depth} levels deep, more than the {max_depth} accepted"
+    return None
 
 
 def _shape_problem(envelope: Any) -> str | None:

@@ -50,6 +50,7 @@ from bitwright.attest.statement import (
 from bitwright.errors import OperationalError, UsageError, VerificationFailed
 from bitwright.model import (
     BuildPins,
+    ContainerPin,
     JsonModel,
     SandboxAllowances,
     SandboxKind,
@@ -139,6 +140,7 @@ def build_provenance(
     builder_version: Mapping[str, str] | None = None,
     release: Mapping[str, Sequence[str]] | None = None,
     allowances: Mapping[str, SandboxAllowances] | None = None,
+    extra_byproducts: Sequence[Mapping[str, Any]] = (),
 ) -> Statement:
     """Build the provenance Statement of a finished build.
 
@@ -164,6 +166,8 @@ def build_provenance(
             the final stages' products.
         allowances: stage -> what the project config let it do beyond the seal; stages
             without any are left out (``internalParameters.allowances``).
+        extra_byproducts: further byproducts (ResourceDescriptors as JSON), such as the
+            trajectory summaries of stages that recorded their training.
 
     Returns:
         The Statement, checked against the buildType and serializable canonically.
@@ -217,7 +221,7 @@ def build_provenance(
                     "startedOn": started_on,
                     "finishedOn": finished_on,
                 },
-                "byproducts": _byproducts(links, layout_sha256),
+                "byproducts": [*_byproducts(links, layout_sha256), *map(dict, extra_byproducts)],
             },
         },
     }
@@ -368,14 +372,18 @@ def _internal_parameters(
             "kind": max((s.kind for s in seals), key=list(SandboxKind).index).value,
             "enforced": {to_camel(f): all(getattr(s, f) for s in seals) for f in _SEALS},
         },
-        "container": {k: v for k, v in pins.container.to_json().items() if k in _CONTAINER_FIELDS},
         "environment": _camel_keys(
             {k: v for k, v in pins.environment.to_json().items() if k not in _LOCK_FIELDS}
         ),
         "dirty": pins.git.dirty,
     }
+    if pins.container is not None:  # a sandboxed-host build names no image
+        container = pins.container.to_json()
+        internal["container"] = {k: container[k] for k in _CONTAINER_FIELDS}
     if pins.git.dirty:
         internal["dirtyPaths"] = list(pins.git.dirty_paths)
+    if pins.git.signature is not None:
+        internal["sourceSignature"] = _camel_keys(pins.git.signature.to_json())
     return internal
 
 
@@ -414,19 +422,8 @@ def _dependencies(
             dep["uri"] = _as_uri(redact_url(data.remote_url))
         dep["annotations"] = {"dvcMd5": data.dvc_md5, "size": data.size, "nfiles": data.nfiles}
         deps.append(dep)
-    container = pins.container
-    deps.append(
-        {
-            "name": BUILD_IMAGE,
-            "uri": f"oci://{container.image}",
-            "digest": {"sha256": container.digest.removeprefix("sha256:")},
-            "annotations": {
-                "containerfileSha256": container.containerfile_sha256,
-                "enforced": container.enforced,
-                "how": container.how,
-            },
-        }
-    )
+    if pins.container is not None:
+        deps.append(_image_dependency(pins.container))
     env = pins.environment
     deps.append(
         {
@@ -452,6 +449,25 @@ def _dependencies(
                 hint="rename the data snapshot or third-party path that clashes",
             )
     return deps
+
+
+def _image_dependency(container: ContainerPin) -> dict[str, Any]:
+    """The build image: its manifest digest, and where and as what bytes its archive is kept."""
+    dep: dict[str, Any] = {
+        "name": BUILD_IMAGE,
+        "uri": f"oci://{container.image}",
+        "digest": {"sha256": container.digest.removeprefix("sha256:")},
+        "annotations": {
+            "archiveSha256": container.archive_sha256,
+            "archiveMd5": container.archive_md5,
+            "archiveSize": container.archive_size,
+            "enforced": container.enforced,
+            "how": container.how,
+        },
+    }
+    if container.remote_url:
+        dep["downloadLocation"] = _as_uri(redact_url(container.remote_url))
+    return dep
 
 
 def _byproducts(

@@ -43,6 +43,7 @@ from pydantic.alias_generators import to_camel
 
 from bitwright import fileio
 from bitwright.attest.canonical import canonical_json
+from bitwright.fileio import MAX_JSON_DEPTH
 from bitwright.model import DeterminismSettings
 
 __all__ = [
@@ -61,14 +62,17 @@ __all__ = [
     "EnforcedSeal",
     "EnvironmentParameter",
     "ExternalParameters",
+    "GitCommit",
     "Gpu",
     "InternalParameters",
+    "NonEmpty",
     "ParamsFile",
     "Provenance",
     "ReleaseSelection",
     "ResourceDescriptor",
     "RunDetails",
     "SandboxSummary",
+    "SourceSignatureParameter",
     "StageAllowance",
     "Statement",
     "WireModel",
@@ -353,6 +357,12 @@ class ContainerParameter(WireModel):
     enforced: bool
     how: str
 
+    @model_validator(mode="after")
+    def _no_placeholder(self) -> ContainerParameter:
+        if self.digest == "sha256:" + "0" * 64:
+            raise ValueError("an all-zero digest names no image")
+        return self
+
 
 class Gpu(WireModel):
     """One GPU of ``internalParameters.environment.gpus``."""
@@ -391,17 +401,30 @@ class StageAllowance(WireModel):
     network: bool
 
 
+class SourceSignatureParameter(WireModel):
+    """``internalParameters.sourceSignature``: the git signature the source commit carries.
+
+    Absent when the commit is unsigned. ``commitObject`` is the raw commit object (base64),
+    from which a verifier recomputes the commit id and checks the signature offline.
+    """
+
+    kind: Literal["ssh", "gpg", "x509", "unknown"]
+    signer: str
+    commit_object: Base64
+
+
 class InternalParameters(WireModel):
     """``internalParameters`` of a dvc-pipeline/v1 build: set by the builder, not the user."""
 
     determinism: Determinism
     sandbox: SandboxSummary
-    container: ContainerParameter
     environment: EnvironmentParameter
     dirty: bool
     dirty_paths: list[str] | None = None
     allowances: dict[str, StageAllowance] | None = None
     hermetic: bool | None = None
+    container: ContainerParameter | None = None
+    source_signature: SourceSignatureParameter | None = None
 
 
 def dvc_parameters(statement: Statement) -> tuple[ExternalParameters, InternalParameters]:
@@ -443,9 +466,10 @@ def check_dvc_pipeline(statement: Statement) -> None:
     names = [d.name for d in deps]
     if None in names or len(set(names)) != len(names):
         raise ValueError("every resolved dependency needs a name of its own")
-    for required in (SOURCE, BUILD_IMAGE, PYTHON_PACKAGES):
+    for required in (SOURCE, PYTHON_PACKAGES):
         if required not in names:
             raise ValueError(f"resolved dependency {required!r} is missing")
+    _check_image(statement, internal)
     source = statement.dependency(SOURCE)
     if source is None or (source.digest or {}).get("gitCommit") != external.commit:
         raise ValueError("the source dependency's gitCommit differs from the built commit")
@@ -461,17 +485,31 @@ def check_dvc_pipeline(statement: Statement) -> None:
             raise ValueError("every byproduct needs a name and a sha256 digest")
 
 
+def _check_image(statement: Statement, internal: InternalParameters) -> None:
+    """A build image is named in both places or in neither, with one digest."""
+    image = statement.dependency(BUILD_IMAGE)
+    if (image is None) != (internal.container is None):
+        raise ValueError(
+            "the build-image dependency and internalParameters.container must come together"
+        )
+    if image is not None and internal.container is not None:
+        digest = (image.digest or {}).get("sha256")
+        if f"sha256:{digest}" != internal.container.digest:
+            raise ValueError("the build-image digest differs from internalParameters.container")
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def loads_strict(payload: bytes) -> Any:
-    """Parse JSON, refusing duplicate keys and NaN/Infinity (a parser must not guess).
+def loads_strict(payload: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON, refusing duplicate keys, NaN/Infinity and deep nesting (no guessing, no crash).
 
     Raises:
-        ValueError: not UTF-8 JSON, a duplicate key, or a non-JSON constant.
+        ValueError: not UTF-8 JSON, a duplicate key, a non-JSON constant, or nested deeper
+            than ``max_depth``.
     """
-    return fileio.loads_strict(payload)
+    return fileio.loads_strict(payload, max_depth=max_depth)
 
 
 def statement_bytes(statement: Statement) -> bytes:

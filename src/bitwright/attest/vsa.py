@@ -155,6 +155,7 @@ def build_vsa(
     verified_levels: Sequence[str],
     time_verified: str,
     verifier_id: str = REBUILD_VERIFIER_ID,
+    policy_annotations: Mapping[str, Any] | None = None,
 ) -> VsaStatement:
     """Build a VSA Statement.
 
@@ -168,6 +169,8 @@ def build_vsa(
         verified_levels: the levels it established (``[]`` when it failed).
         time_verified: RFC 3339 UTC time of the verification.
         verifier_id: the verifier's id URI.
+        policy_annotations: what the policy applied, in words a reader of the VSA needs
+            without the policy document (a spot-check's method, n, randomness commitment).
 
     Raises:
         OperationalError: a value does not fit the VSA schema (a bug of the caller).
@@ -180,7 +183,11 @@ def build_vsa(
             "verifier": {"id": verifier_id, "version": {"bitwright": __version__}},
             "timeVerified": time_verified,
             "resourceUri": resource_uri,
-            "policy": {"uri": policy_uri, "digest": {"sha256": policy_sha256}},
+            "policy": {
+                "uri": policy_uri,
+                "digest": {"sha256": policy_sha256},
+                **({"annotations": dict(policy_annotations)} if policy_annotations else {}),
+            },
             "inputAttestations": [
                 {"name": name, "uri": uri, "digest": {"sha256": digest}}
                 for name, uri, digest in input_attestations

@@ -19,6 +19,7 @@ from bitwright.builder.linkstore import LinkStore, StageNow, reuse_stored
 from bitwright.builder.paths import ProjectPaths
 from bitwright.builder.preflight import preflight, utc_now
 from bitwright.builder.provenance import write_build_provenance
+from bitwright.builder.recovery import recovered_build
 from bitwright.builder.stage import stage_materials
 from bitwright.builder.stageserver import StageServer
 from bitwright.builder.thirdparty import third_party_inputs
@@ -98,19 +99,54 @@ def build(
     sigstore signs it with the ambient OIDC identity or ``identity_token``. A ``variation``
     (a nightly rebuild's) is applied to every stage and its knobs are declared in the pins.
     With ``quiet_tools``, DVC's output goes to ``notify`` line by line instead of stderr.
+    What a killed build left behind is cleared first (:mod:`.recovery`), and one build runs at
+    a time.
 
     Raises:
         KeyProblem, DirtyTreeError, UsageError: preflight refused to start.
         CheckFailed: a TOFU-pinned input's files differ from their pins.
         StageFailed: a stage failed; no link exists for it.
         ToolError: DVC failed outside any stage.
+        OperationalError: another build runs, or a live DVC process holds DVC's lock.
     """
+    with recovered_build(ProjectPaths(repo.resolve()), notify):
+        return _build(
+            repo,
+            key_path=key_path,
+            allow_dirty=allow_dirty,
+            strict=strict,
+            force=force,
+            sandbox=sandbox,
+            identity_token=identity_token,
+            keyless=keyless,
+            notify=notify,
+            variation=variation,
+            quiet_tools=quiet_tools,
+        )
+
+
+def _build(
+    repo: Path,
+    *,
+    key_path: Path | None,
+    allow_dirty: bool,
+    strict: bool,
+    force: bool,
+    sandbox: SandboxKind | None,
+    identity_token: str | None,
+    keyless: bool,
+    notify: Notify,
+    variation: Variation | None,
+    quiet_tools: bool,
+) -> BuildResult:
     repo = repo.resolve()
     paths = ProjectPaths(repo)
     key = key_path or paths.owner_key
     pipeline = load_pipeline(repo)
     require_committed_config(repo)
-    context = preflight(repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox)
+    context = preflight(
+        repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox, notify=notify
+    )
     context = with_variation(context, variation)
     notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")
     third_party = third_party_inputs(repo, pipeline, context.pins)
@@ -160,6 +196,7 @@ def build_stage(
     name: str,
     *,
     key_path: Path,
+    sandbox: SandboxKind | None = None,
     notify: Notify = lambda _: None,
     variation: Variation | None = None,
     quiet_tools: bool = False,
@@ -177,7 +214,30 @@ def build_stage(
         KeyProblem, DirtyTreeError: preflight refused to start.
         StageFailed: the stage failed; no link exists for it.
         ToolError: DVC failed outside the stage.
+        OperationalError: another build runs, or a live DVC process holds DVC's lock.
     """
+    with recovered_build(ProjectPaths(repo.resolve()), notify):
+        return _build_stage(
+            repo,
+            name,
+            key_path=key_path,
+            sandbox=sandbox,
+            notify=notify,
+            variation=variation,
+            quiet_tools=quiet_tools,
+        )
+
+
+def _build_stage(
+    repo: Path,
+    name: str,
+    *,
+    key_path: Path,
+    sandbox: SandboxKind | None,
+    notify: Notify,
+    variation: Variation | None,
+    quiet_tools: bool,
+) -> Path:
     repo = repo.resolve()
     paths = ProjectPaths(repo)
     pipeline = load_pipeline(repo)
@@ -185,7 +245,9 @@ def build_stage(
         raise UsageError(
             f"dvc.yaml has no stage {name!r}", hint=f"stages are: {', '.join(pipeline.names)}"
         )
-    context = preflight(repo, key_path=key_path, allow_dirty=False, strict=False)
+    context = preflight(
+        repo, key_path=key_path, allow_dirty=False, strict=False, sandbox=sandbox, notify=notify
+    )
     context = with_variation(context, variation)
     paths.links.mkdir(parents=True, exist_ok=True)
     for stale in paths.links.glob(f"{name}.*.link"):

@@ -28,6 +28,7 @@ from bitwright.attest.provenance import (
 from bitwright.attest.signers import AttestationSigner
 from bitwright.builder.context import BuildContext
 from bitwright.builder.paths import ProjectPaths
+from bitwright.builder.trajectory import TRAJECTORY_BYPRODUCT, provenance_byproduct
 from bitwright.digest import digest_artifacts, memory_cache, sha256_file
 from bitwright.errors import UsageError
 from bitwright.fileio import write_text_atomic
@@ -185,11 +186,15 @@ def write_build_provenance(
     link_digests: dict[str, tuple[str, Sha256]] = {}
     confirmed: dict[str, dict[str, Any]] = {}
     allowances: dict[str, SandboxAllowances] = {}
+    trajectories: list[dict[str, Any]] = []
     for stage, link_path in links.items():
         link_digests[stage] = (link_path.name, sha256_file(link_path))
         payload, _ = read_link(link_path)
         confirmed[stage] = _confirmed(payload)
         allowances[stage] = _allowances(payload)
+        summary = payload.get("byproducts", {}).get(TRAJECTORY_BYPRODUCT)
+        if isinstance(summary, dict):
+            trajectories.append(provenance_byproduct(stage, summary))
     pins = context.pins
     selection = select_release(pipeline, load_project_config(paths.repo).release)
     statement = build_provenance(
@@ -210,6 +215,7 @@ def write_build_provenance(
         third_party=third_party,
         release=selection.as_parameter(),
         allowances=allowances,
+        extra_byproducts=trajectories,
     )
     bundle: dict[str, Any] | None = None
 

@@ -21,6 +21,7 @@ from bitwright.attest import build_link, keyid8, load_signer, read_link, write_l
 from bitwright.builder.context import CONTEXT_ENV, BuildContext, read_context
 from bitwright.builder.linkstore import LinkStore
 from bitwright.builder.paths import ProjectPaths
+from bitwright.builder.trajectory import TRAJECTORY_BYPRODUCT, trajectory_summary
 from bitwright.digest import digest_artifacts, memory_cache
 from bitwright.errors import BitwrightError, ReceiptMismatch, StageFailed, UsageError
 from bitwright.fileio import write_text_atomic
@@ -251,7 +252,7 @@ def _run_and_link(
         settings=settings,
         epoch=context.pins.git.epoch,
         strict=context.strict,
-        sandbox=detect_sandbox(context.sandbox),
+        sandbox=detect_sandbox(context.sandbox, image=context.pins.container),
         host_env=host_env,
         allowances=allowances,
         variation=context.variation,
@@ -265,6 +266,11 @@ def _run_and_link(
         param_files=spec.param_files,
     )
     link = build_link(run, context.pins, declared=settings)
+    summary = trajectory_summary(paths.repo, spec, run.products)
+    if summary is not None:
+        link = link.model_copy(
+            update={"byproducts": {**link.byproducts, TRAJECTORY_BYPRODUCT: summary}}
+        )
     link_path = write_link(link, signer, paths.links)
     payload, _ = read_link(link_path)
     LinkStore(paths.link_store).put(link_path, payload, keyid8(signer.public_key))

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from bitwright.builder import build
 from bitwright.cli.app import app, emit_json, stderr
 from bitwright.cli.progress import live_progress, progress_wanted
+from bitwright.model import SandboxKind
 
-__all__ = ["build_command"]
+__all__ = ["Builder", "build_command"]
+
+
+class Builder(StrEnum):
+    """``--builder``: where the stages run."""
+
+    SANDBOX = "sandbox"
+    CONTAINER = "container"
+
+    @property
+    def sandbox(self) -> SandboxKind | None:
+        """The sandbox every stage runs in: podman for the container, the host's best else."""
+        return SandboxKind.PODMAN if self is Builder.CONTAINER else None
 
 
 @app.command("build")
@@ -39,10 +52,20 @@ def build_command(
         str | None,
         typer.Option("--identity-token", help="OIDC token for sigstore keyless signing."),
     ] = None,
+    builder: Annotated[
+        Builder,
+        typer.Option(
+            "--builder",
+            help="sandbox: stages sealed on this host (bubblewrap). container: every stage in "
+            "the locked build image, by digest (podman).",
+        ),
+    ] = Builder.SANDBOX,
     json_out: Annotated[bool, typer.Option("--json", help="Machine output on stdout.")] = False,
     repo: Annotated[Path, typer.Option("--repo", help="Project root.")] = Path("."),
 ) -> None:
     """Pin inputs, run `dvc repro` with every stage sealed and linked, sign the layout."""
+    from bitwright.builder import build  # where used: --help and start-up stay light
+
     with live_progress("build", json_out=json_out) as notify:
         result = build(
             repo,
@@ -50,6 +73,7 @@ def build_command(
             allow_dirty=allow_dirty,
             strict=strict,
             force=force,
+            sandbox=builder.sandbox,
             keyless=keyless,
             identity_token=identity_token,
             notify=notify,
@@ -68,6 +92,9 @@ def build_command(
                 "provenance": str(result.provenance),
                 "sandbox": result.context.sandbox.value,
                 "unpinned": {stage: list(files) for stage, files in result.unpinned.items()},
+                "image": result.context.pins.container.digest
+                if result.context.pins.container
+                else None,
             }
         )
     stderr.print(
@@ -85,3 +112,6 @@ def build_command(
     stderr.print(f"links:  {root / 'links'}")
     stderr.print(f"layout: {result.layout}")
     stderr.print(f"provenance: {result.provenance}")
+    image = result.context.pins.container
+    if image is not None:
+        stderr.print(f"image: {image.image}@{image.digest} (every stage ran in it)")

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from bitwright.cli.app import app, stderr
-from bitwright.pipeline import check_params_file, write_params_file
 
 __all__ = ["params_command"]
 
@@ -22,6 +21,9 @@ def params_command(
     repo: Annotated[Path, typer.Option("--repo", help="Project root.")] = Path("."),
 ) -> None:
     """Check that params.yaml is the composition of configs/ (with --write: rewrite it)."""
+    # Imported where used: --help and start-up stay light.
+    from bitwright.pipeline import check_params_file, write_params_file
+
     if write:
         path = write_params_file(repo, overrides or ())
         stderr.print(f"wrote {path}")

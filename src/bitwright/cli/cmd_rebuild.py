@@ -1,89 +1,149 @@
 """``bitwright rebuild RELEASE --compare``: rebuild a release independently and compare it.
 
-Trusts only the keys given (``--key``, ``--trust``). Progress and a table of stages (and of
+Trusts only the keys given (``--key``, ``--trust``). ``--out`` is checked before any work (a
+new or empty directory, or an earlier report). Progress and a table of stages (and of
 tensors or fields that differ) go to stderr; ``--json`` prints the report on stdout. Exit 0
 reproduced (bitwise or within tolerance), 1 different or failed, 2 usage, 3 operational.
+The rebuild always compares; ``--compare`` is accepted for the spelling DESIGN.md uses.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from bitwright.cli.app import app, emit_json, stderr
+from bitwright.cli.cmd_build import Builder
 from bitwright.cli.cmd_verify import trust_policy
 from bitwright.cli.progress import live_progress, progress_wanted
 from bitwright.errors import ExitCode, UsageError
-from bitwright.rebuild.compare import Tolerance, Verdict
-from bitwright.rebuild.flow import rebuild_release
-from bitwright.rebuild.report import RebuildReport
+
+if TYPE_CHECKING:
+    from bitwright.rebuild.report import RebuildReport
 
 __all__ = ["rebuild_command"]
 
 _STYLE = {
-    Verdict.REPRODUCED: "green",
-    Verdict.REPRODUCED_WITHIN_TOLERANCE: "yellow",
-    Verdict.DIFFERENT: "bold red",
-    Verdict.FAILED: "bold red",
+    "REPRODUCED": "green",
+    "REPRODUCED_WITHIN_TOLERANCE": "yellow",
+    "DIFFERENT": "bold red",
+    "FAILED": "bold red",
 }
 _MAX_ROWS = 20
 
 
 @app.command("rebuild")
 def rebuild_command(
-    release: Annotated[Path, typer.Argument(help="The release directory.")],
+    release: Annotated[Path, typer.Argument(help="The release directory.", metavar="RELEASE")],
     compare: Annotated[
-        bool,
-        typer.Option("--compare/--no-compare", help="Compare with the release (the default)."),
+        bool, typer.Option("--compare", help="Compare with the release (always done).")
     ] = True,
     key: Annotated[
         list[Path] | None,
-        typer.Option("--key", help="A trusted public key (PEM); repeat for more."),
+        typer.Option("--key", help="A trusted public key (PEM); repeat for more.", metavar="PUB"),
     ] = None,
     trust: Annotated[
-        Path | None, typer.Option("--trust", help="A trust file (keys, identities, trust_config).")
+        Path | None,
+        typer.Option(
+            "--trust", help="A trust file (keys, identities, trust_config).", metavar="FILE"
+        ),
     ] = None,
     source: Annotated[
-        str | None, typer.Option("--source", help="Clone the source from this path or URL.")
+        str | None,
+        typer.Option("--source", help="Clone the source from this path or URL.", metavar="URL"),
     ] = None,
     data_remote: Annotated[
-        str | None, typer.Option("--data-remote", help="Fetch DVC data from this remote URL.")
+        str | None,
+        typer.Option("--data-remote", help="Fetch DVC data from this remote URL.", metavar="URL"),
     ] = None,
     workspace: Annotated[
-        Path | None, typer.Option("--workspace", help="An empty directory to rebuild in.")
+        Path | None,
+        typer.Option("--workspace", help="An empty directory to rebuild in.", metavar="DIR"),
     ] = None,
     strict_env: Annotated[
         bool, typer.Option("--strict-env", help="Any environment drift fails the rebuild.")
     ] = False,
     stage: Annotated[
-        str | None, typer.Option("--stage", help="Rebuild only this stage from its materials.")
+        str | None,
+        typer.Option("--stage", help="Rebuild only this stage from its materials.", metavar="NAME"),
     ] = None,
     verifier_key: Annotated[
         Path | None,
-        typer.Option("--verifier-key", help="Your private key to sign the rebuild and VSA."),
+        typer.Option(
+            "--verifier-key", help="Your private key to sign the rebuild and VSA.", metavar="KEY"
+        ),
     ] = None,
     atol: Annotated[
-        float | None, typer.Option("--atol", help="Absolute tolerance for every stage.")
+        float | None,
+        typer.Option("--atol", help="Absolute tolerance for every stage.", metavar="X"),
     ] = None,
     rtol: Annotated[
-        float | None, typer.Option("--rtol", help="Relative tolerance for every stage.")
+        float | None,
+        typer.Option("--rtol", help="Relative tolerance for every stage.", metavar="X"),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write report.md, report.html and the VSA here.")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write report.md, report.html, report.json and vsa.intoto.json here.",
+            metavar="DIR",
+        ),
     ] = None,
+    builder: Annotated[
+        Builder,
+        typer.Option("--builder", help="Rebuild sealed on this host, or in the build image."),
+    ] = Builder.SANDBOX,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    spot_check: Annotated[
+        int | None,
+        typer.Option("--spot-check", help="Audit N training segments instead of a full rebuild."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Draw the segments from this seed (repeatable).")
+    ] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option("--fraction", help="Also report the odds for this forged fraction."),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", help="Replay segments in N processes.")] = 1,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray", help="Replay segments on this Ray cluster.")
+    ] = None,
 ) -> None:
-    """Rebuild a release from its pinned inputs; compare stage by stage, tensor by tensor."""
-    if not compare:
-        raise UsageError("rebuild without --compare is not supported", hint="drop --no-compare")
+    """Rebuild a release independently; compare it stage by stage, tensor by tensor."""
+    from rich.markup import escape
+
+    from bitwright.rebuild.compare import Tolerance
+    from bitwright.rebuild.flow import rebuild_release
+
     policy = trust_policy(key or [], trust, [], [], None)
     tolerance = None
     if atol is not None or rtol is not None:
         tolerance = Tolerance(atol or 0.0, rtol or 0.0)
+    if spot_check is not None:
+        if stage is not None:
+            raise UsageError(
+                "--spot-check audits training segments; it cannot be combined with --stage",
+                hint="drop --stage, or drop --spot-check to rebuild one stage",
+            )
+        from bitwright.cli._spotcheck_view import spot_check_command
+        from bitwright.rebuild.spotcheck import AuditOptions
+
+        options = AuditOptions(
+            jobs, ray_address, source, data_remote, workspace, verifier_key, tolerance
+        )
+        return spot_check_command(
+            release,
+            policy,
+            segments=spot_check,
+            seed=seed,
+            fraction=fraction,
+            options=options,
+            out=out,
+            json_out=json_out,
+        )
     with live_progress("rebuild", json_out=json_out) as notify:
         report = rebuild_release(
             release,
@@ -96,14 +156,15 @@ def rebuild_command(
             verifier_key=verifier_key,
             tolerance=tolerance,
             out=out,
+            sandbox=builder.sandbox,
             notify=notify,
             quiet_tools=progress_wanted(json_out),
         )
     _print_tables(report)
     if json_out:
         emit_json(report.to_json())
-    style = _STYLE[report.verdict]
-    stderr.print(f"[{style}]{report.verdict.value}[/]: {escape(report.reason)}", markup=True)
+    style = _STYLE[report.verdict.value]
+    stderr.print(f"[{style}]{report.verdict.value}[/]: {escape(report.reason)}")
     for kind, path in sorted(report.outputs.items()):
         stderr.print(f"{kind}: {escape(path)}")
     if not report.reproduced:
@@ -111,10 +172,13 @@ def rebuild_command(
 
 
 def _print_tables(report: RebuildReport) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     for line in report.notes:
         stderr.print(f"note: {escape(line)}")
     for line in report.drift:
-        stderr.print(f"[yellow]drift:[/] {escape(line)}", markup=True)
+        stderr.print(f"[yellow]drift:[/] {escape(line)}")
     for data in report.data:
         if not data.ok:
             stderr.print(f"[bold red]data {escape(data.path)}:[/] {escape(data.detail)}")
@@ -123,7 +187,7 @@ def _print_tables(report: RebuildReport) -> None:
         for column in ("stage", "materials", "products", "verdict", "note"):
             table.add_column(column, overflow="fold")
         for s in report.stages:
-            style = _STYLE[s.verdict]
+            style = _STYLE[s.verdict.value]
             table.add_row(
                 escape(s.stage),
                 s.summary("materials"),
@@ -136,6 +200,9 @@ def _print_tables(report: RebuildReport) -> None:
 
 
 def _print_differences(report: RebuildReport) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     files = report.differing_files()
     tensors = [(f.path, t) for f in files for t in f.tensors if not t.bit_exact]
     fields = [(f.path, d) for f in files for d in f.fields]

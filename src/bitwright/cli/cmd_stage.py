@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bitwright.builder import run_stage
-from bitwright.builder.stage import DEVELOPMENT_NOTE
 from bitwright.cli.app import stage_app, stderr
 from bitwright.errors import StageFailed
 
@@ -36,6 +34,9 @@ def stage_run_command(
     ] = False,
 ) -> None:
     """Run one stage sealed; under `bitwright build`, write its signed link."""
+    from bitwright.builder import run_stage  # where used: --help and start-up stay light
+    from bitwright.builder.stage import DEVELOPMENT_NOTE
+
     try:
         outcome = run_stage(Path.cwd(), name, cmd, strict=strict)
     except StageFailed as exc:

@@ -1,9 +1,15 @@
-"""``bitwright verify RELEASE``: check a release's signatures, in-toto chain and digests.
+"""``bitwright verify RELEASE``: check a release's signatures, in-toto chain and every file.
 
 Trusts only what the command line gives it: ``--key`` public keys, a ``--trust`` file, and
 keyless signers as ``--identity`` / ``--issuer`` pairs (with ``--trust-config`` for a private
-sigstore instance). The table of checks goes to stderr, ``--json`` prints the report on
-stdout. Exit 0 verified, 1 a check failed, 2 usage, 3 operational.
+sigstore instance). What the verifier expects of the release (``--source-uri``, ``--commit``
+or ``--ref``, ``--not-before``, ``--require-clean``, ``--require-signed-source``) is the
+``binding`` check. The table of checks, what was released and any warning go to stderr;
+``--json`` prints the report on stdout. Exit 0 verified, 1 a check failed, 2 usage,
+3 operational (a file that cannot be read, larger than the limits...).
+
+The artifacts start hashing in a child process before the verifier's own imports, so that
+the two overlap.
 """
 
 from __future__ import annotations
@@ -15,26 +21,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json, stderr
-from bitwright.digest import BackgroundTreeDigest, walk_tree
 from bitwright.errors import ExitCode, UsageError
 from bitwright.release.layout import ReleaseLayout
-from bitwright.verify.report import CheckStatus, VerifyReport
+from bitwright.verify.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from bitwright.attest.trust import TrustPolicy
+    from bitwright.digest import BackgroundTreeDigest
+    from bitwright.verify.report import VerifyReport
 
 __all__ = ["trust_policy", "verify_command"]
 
-
-_STYLE = {
-    CheckStatus.PASSED: "green",
-    CheckStatus.FAILED: "bold red",
-    CheckStatus.SKIPPED: "yellow",
-}
+_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
 
 
 def trust_policy(
@@ -82,49 +82,139 @@ def trust_policy(
 
 @app.command("verify")
 def verify_command(
-    release: Annotated[Path, typer.Argument(help="The release directory.")],
+    release: Annotated[Path, typer.Argument(help="The release directory.", metavar="RELEASE")],
     key: Annotated[
         list[Path] | None,
-        typer.Option("--key", help="A trusted public key (PEM); repeat for more."),
+        typer.Option("--key", help="A trusted public key (PEM); repeat for more.", metavar="PUB"),
     ] = None,
     trust: Annotated[
-        Path | None, typer.Option("--trust", help="A trust file (keys, identities, trust_config).")
+        Path | None,
+        typer.Option(
+            "--trust", help="A trust file (keys, identities, trust_config).", metavar="FILE"
+        ),
     ] = None,
     identity: Annotated[
         list[str] | None,
-        typer.Option("--identity", help="A trusted keyless signer (certificate identity)."),
+        typer.Option(
+            "--identity", help="A trusted keyless signer (certificate identity).", metavar="ID"
+        ),
     ] = None,
     issuer: Annotated[
         list[str] | None,
-        typer.Option("--issuer", help="The OIDC issuer of the --identity at the same position."),
+        typer.Option(
+            "--issuer",
+            help="The OIDC issuer of the --identity at the same position.",
+            metavar="URL",
+        ),
     ] = None,
     trust_config: Annotated[
         Path | None,
         typer.Option(
-            "--trust-config", help="Sigstore trust config or trusted_root.json (offline)."
+            "--trust-config",
+            help="Sigstore trust config or trusted_root.json (offline).",
+            metavar="FILE",
         ),
     ] = None,
+    source_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--source-uri", help="The release must be built from this repository.", metavar="URI"
+        ),
+    ] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option(
+            "--commit", help="The release must be built from this full commit id.", metavar="SHA"
+        ),
+    ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option(
+            "--ref",
+            help="... or from the commit this branch or tag names now (git ls-remote).",
+            metavar="REF",
+        ),
+    ] = None,
+    not_before: Annotated[
+        str | None,
+        typer.Option(
+            "--not-before",
+            help="The build must have finished at or after this date (ISO 8601).",
+            metavar="DATE",
+        ),
+    ] = None,
+    require_clean: Annotated[
+        bool, typer.Option("--require-clean", help="Refuse a release built from a dirty tree.")
+    ] = False,
+    require_signed_source: Annotated[
+        Path | None,
+        typer.Option(
+            "--require-signed-source",
+            help="The source commit must be SSH-signed by a key of this allowed-signers file.",
+            metavar="ALLOWED_SIGNERS",
+        ),
+    ] = None,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing", help="Accept a release without AI BOM or model.sig (warns)."
+        ),
+    ] = False,
+    max_document_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-document-bytes",
+            help="Largest link, layout, provenance, signature accepted.",
+            metavar="N",
+            min=1,
+        ),
+    ] = DEFAULT_LIMITS.document_bytes,
+    max_aibom_bytes: Annotated[
+        int, typer.Option("--max-aibom-bytes", help="Largest AI BOM accepted.", metavar="N", min=1)
+    ] = DEFAULT_LIMITS.aibom_bytes,
+    max_json_depth: Annotated[
+        int,
+        typer.Option("--max-json-depth", help="Deepest JSON nesting accepted.", metavar="N", min=1),
+    ] = DEFAULT_LIMITS.json_depth,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check a release without rebuilding it: signatures, in-toto chain, artifact digests."""
+    """Check a release without rebuilding it: signatures, in-toto chain, every file."""
     with _hashing(release) as digests:  # from here on, the rest overlaps the hashing
-        policy = trust_policy(key or [], trust, identity or [], issuer or [], trust_config)
+        from bitwright.verify.binding import Expectations, parse_date
         from bitwright.verify.verify import verify_release
 
-        report = verify_release(release, policy, digests=digests)
-    _print_table(report)
+        expected = Expectations(  # the command line first: a usage error before any file
+            source_uri=source_uri,
+            commit=commit,
+            ref=ref,
+            not_before=parse_date(not_before) if not_before is not None else None,
+            require_clean=require_clean,
+            allowed_signers=require_signed_source,
+        )
+        policy = trust_policy(key or [], trust, identity or [], issuer or [], trust_config)
+        report = verify_release(
+            release,
+            policy,
+            digests=digests,
+            limits=Limits(max_document_bytes, max_aibom_bytes, max_json_depth),
+            expected=expected,
+            allow_missing=allow_missing,
+            trusted_files=[*(key or []), *([trust] if trust else [])],
+            aibom_in_child=True,
+        )
+    _print_report(report)
     if json_out:
         emit_json(report.to_json())
-    failure = report.first_failure
     if report.ok:
-        stderr.print(f"[green]verified[/] {escape(report.release)}")
+        stderr.print(f"[green]verified[/] {_escape(report.release)}")
         return
+    failure = report.first_failure
     if failure is not None:
         line = f"{failure.name}: {failure.detail}"
         line += f" (hint: {failure.hint})" if failure.hint else ""
     else:
-        line = "a mandatory check did not run"
-    stderr.print(f"[bold red]verification failed:[/] {escape(line)}", markup=True)
+        line = f"{', '.join(report.missing_required)} did not run"
+    stderr.print(f"[bold red]verification failed:[/] {_escape(line)}")
     raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
@@ -132,10 +222,12 @@ def verify_command(
 def _hashing(release: Path) -> Iterator[BackgroundTreeDigest | None]:
     """Start hashing the release's artifacts; a progress bar on a terminal when they are large.
 
-    Yields None when there is no ``artifacts/`` (the verifier then says what is missing).
+    Yields None when there is no ``artifacts/`` directory (the verifier then says so).
     """
+    from bitwright.digest import BackgroundTreeDigest, walk_tree
+
     artifacts = ReleaseLayout(release).artifacts
-    if not artifacts.is_dir():
+    if not artifacts.is_dir() or artifacts.is_symlink():
         yield None
         return
     total = sum(entry.size for entry in walk_tree(artifacts)) if stderr.is_terminal else 0
@@ -149,12 +241,27 @@ def _hashing(release: Path) -> Iterator[BackgroundTreeDigest | None]:
             yield digests
 
 
-def _print_table(report: VerifyReport) -> None:
-    table = Table(title=f"bitwright verify {escape(report.release)}", title_justify="left")
+def _print_report(report: VerifyReport) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"bitwright verify {_escape(report.release)}", title_justify="left")
     table.add_column("check")
     table.add_column("status")
     table.add_column("detail", overflow="fold")
     for check in report.checks:
-        style = _STYLE[check.status]
-        table.add_row(check.name, f"[{style}]{check.status.value}[/]", escape(check.detail))
+        style = _STYLE[check.status.value]
+        table.add_row(check.name, f"[{style}]{check.status.value}[/]", _escape(check.detail))
     stderr.print(table)
+    facts = report.source
+    if facts is not None:
+        built = facts.finished_on or facts.started_on or "an unrecorded time"
+        stderr.print(f"source:  {_escape(facts.repository)} at {facts.commit} ({facts.signature})")
+        stderr.print(f"builder: {_escape(facts.builder)}, finished {built}")
+    for warning in report.warnings:
+        stderr.print(f"[yellow]warning:[/] {_escape(warning)}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -183,6 +183,7 @@ def _facts(target: Path, policy: LoadedPolicy) -> _Facts:
         return _Facts(target, None, None, why, scan, subjects)
     from bitwright.verify import verify_release
     from bitwright.verify.checks_provenance import check_provenance_signature
+    from bitwright.verify.material import ReleaseReader
 
     layout = ReleaseLayout(target)
     trust = policy.trust()
@@ -191,7 +192,7 @@ def _facts(target: Path, policy: LoadedPolicy) -> _Facts:
     why = "the provenance did not verify, so nothing it says counts"
     signature = report.check("provenance-signature")
     if signature is not None and signature.status is CheckStatus.PASSED:
-        statement, _ = check_provenance_signature(layout, trust)
+        statement, _ = check_provenance_signature(ReleaseReader(target), trust)
     scan = scan_path(layout.artifacts, policy=scan_policy)
     subjects = (
         statement.subject_digests()

@@ -16,6 +16,7 @@ from bitwright.model.pins import (
     EnvironmentPin,
     GitPin,
     GpuInfo,
+    SourceSignature,
 )
 from bitwright.model.pipeline import ArtifactSpec, Pipeline, StageSpec
 from bitwright.model.receipt import (
@@ -48,6 +49,7 @@ __all__ = [
     "SandboxKind",
     "SandboxReport",
     "Sha256",
+    "SourceSignature",
     "StageReceipts",
     "StageRun",
     "StageSpec",

@@ -17,7 +17,26 @@ __all__ = [
     "EnvironmentPin",
     "GitPin",
     "GpuInfo",
+    "SourceSignature",
 ]
+
+
+@dataclass(frozen=True)
+class SourceSignature(JsonModel):
+    """A git signature (SSH, GPG or X.509) carried by the source commit.
+
+    Attributes:
+        kind: ``"ssh"``, ``"gpg"`` or ``"x509"``, by the signature's armor.
+        signer: who signed, as the signature names it: an SSH key fingerprint
+            (``SHA256:...``) or an OpenPGP issuer fingerprint or key id (hex); "" when
+            the signature does not say.
+        commit_object: the raw git commit object, base64: a verifier recomputes the commit
+            id from it and checks the signature offline, without the repository.
+    """
+
+    kind: str
+    signer: str
+    commit_object: str
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,7 @@ class GitPin(JsonModel):
             stage's ``SOURCE_DATE_EPOCH``. Committing ``dvc.lock`` alone leaves it unchanged,
             so the stages' environment, and the outputs they make, stay the same. 0 in pins
             recorded before it existed: :attr:`commit_time` is then the epoch.
+        signature: the commit's git signature, ``None`` when it is unsigned.
     """
 
     commit: str
@@ -43,6 +63,7 @@ class GitPin(JsonModel):
     dirty: bool = False
     dirty_paths: tuple[str, ...] = ()
     source_date_epoch: int = 0
+    signature: SourceSignature | None = None
 
     @property
     def rebuildable(self) -> bool:
@@ -78,19 +99,25 @@ class DataPin(JsonModel):
 
 @dataclass(frozen=True)
 class ContainerPin(JsonModel):
-    """The build image a stage is meant to run in.
+    """The build image the stages ran in (only a container build has one).
 
     Attributes:
         image: the image name (``registry/name:tag``).
-        digest: the pinned manifest digest (``sha256:...``).
-        containerfile_sha256: sha256 of the Containerfile the image was built from.
-        enforced: whether the stage really ran inside this image by digest.
-        how: how the stages ran ("host", "podman", ...): the honest answer to "enforced?".
+        digest: the pinned manifest digest (``sha256:...``): what podman runs.
+        archive_sha256: sha256 of the image's OCI archive, the bytes a verifier fetches.
+        archive_md5: the archive's md5, its address in the DVC remote.
+        archive_size: the archive's size in bytes.
+        remote_url: the DVC remote the archive is stored in, "" when none.
+        enforced: whether the stages really ran inside this image by digest.
+        how: how they ran ("podman"): the honest answer to "enforced?".
     """
 
     image: str
     digest: str
-    containerfile_sha256: Sha256
+    archive_sha256: Sha256
+    archive_md5: str
+    archive_size: int
+    remote_url: str
     enforced: bool
     how: str
 
@@ -219,11 +246,15 @@ class EnvironmentPin(JsonModel):
 
 @dataclass(frozen=True)
 class BuildPins(JsonModel):
-    """Everything pinned once per build and recorded in every stage link."""
+    """Everything pinned once per build and recorded in every stage link.
+
+    ``container`` is None when the stages ran on the host (the sandboxed-host builder):
+    such a build names no image rather than one it did not run in.
+    """
 
     git: GitPin
     data: tuple[DataPin, ...]
-    container: ContainerPin
+    container: ContainerPin | None
     determinism: DeterminismSettings
     environment: EnvironmentPin
     params_sha256: dict[str, Sha256] = field(default_factory=dict)

@@ -54,6 +54,7 @@ from bitwright.release.bundle import bundle_release
 from bitwright.release.layout import ReleaseLayout
 from bitwright.runner import detect_sandbox
 from bitwright.runner.variations import DEFAULT, disordered, plan, probe_machine
+from bitwright.verify import check_candidate
 
 __all__ = [
     "HISTORY_FILE",
@@ -198,7 +199,7 @@ def release_of_head(repo: Path, work: Path, out: Path, notify: Notify) -> tuple[
         shutil.copyfile(local, ws / ".dvc" / "config.local")
     pair = generate_keypair(ProjectPaths(ws).keys, name="owner")
     build(ws, key_path=pair.private_path, notify=notify)
-    bundle_release(ws, out, key_path=pair.private_path, force=True)
+    bundle_release(ws, out, check=check_candidate, key_path=pair.private_path, force=True)
     notify(f"released HEAD into {out}, signed with a fresh key {pair.keyid[:8]}")
     return out, TrustPolicy(keys=(load_public_key(pair.public_path),))
 

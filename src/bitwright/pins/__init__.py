@@ -8,7 +8,8 @@
   source at a commit for a rebuild (:func:`clone_at_commit`);
 * :func:`pin_data` -- every ``dvc add`` snapshot, checked against its ``.dvc`` md5 and given
   a sha256 and the DVC remote to fetch it from (:mod:`.data`);
-* :func:`pin_container` -- the build image from ``containers/images.lock`` (:mod:`.container`);
+* :func:`pin_container` -- the build image of a container build, from
+  ``containers/images.lock`` (:mod:`.container`, which owns the lock's format);
 * :func:`pin_determinism` -- the ``determinism:`` settings of ``params.yaml``
   (:mod:`.determinism`);
 * :func:`pin_environment` -- Python, packages, OS, CPU, torch/CUDA/cuDNN, GPUs
@@ -16,26 +17,32 @@
 
 :data:`BUILD_TYPE` and :func:`builder_id` name the buildType and builders specified in
 ``builders/`` of the repository; on CI, :func:`ci_identity` names the workflow run (:mod:`.ci`).
+The pinning functions are imported on first use (:pep:`562`): a verifier that needs only
+:data:`BUILD_TYPE` or the source signature does not load YAML, DVC's configuration or the
+package inventory.
 """
 
 from __future__ import annotations
 
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
+from bitwright._lazy import lazy_names
 from bitwright.errors import UsageError
 from bitwright.model.run import SandboxKind
 from bitwright.pins.ci import CiIdentity, ci_identity
-from bitwright.pins.container import LOCK_PATH, UNBUILT_DIGEST, pin_container
-from bitwright.pins.data import DVC_ENV, pin_data
-from bitwright.pins.determinism import pin_determinism
-from bitwright.pins.environment import pin_environment
-from bitwright.pins.git import (
-    clone_at_commit,
-    head_commit_time,
-    is_ignored_untracked,
-    pin_git_commit,
-)
-from bitwright.pins.worktree import find_dirty_paths
+
+if TYPE_CHECKING:
+    from bitwright.pins.container import LOCK_PATH, pin_container
+    from bitwright.pins.data import DVC_ENV, pin_data
+    from bitwright.pins.determinism import pin_determinism
+    from bitwright.pins.environment import pin_environment
+    from bitwright.pins.git import (
+        clone_at_commit,
+        head_commit_time,
+        is_ignored_untracked,
+        pin_git_commit,
+    )
+    from bitwright.pins.worktree import find_dirty_paths
 
 __all__ = [
     "BUILDER_KINDS",
@@ -43,7 +50,6 @@ __all__ = [
     "DVC_ENV",
     "CiIdentity",
     "LOCK_PATH",
-    "UNBUILT_DIGEST",
     "builder_id",
     "builder_kind",
     "ci_identity",
@@ -103,3 +109,21 @@ def builder_kind(sandbox: SandboxKind, *, ci: bool = False, dirty: bool = False)
         case _:
             assert_never(sandbox)
     return "ci" if ci and not dirty and kind in {"container", "sandboxed-host"} else kind
+
+
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "LOCK_PATH": "container",
+        "pin_container": "container",
+        "DVC_ENV": "data",
+        "pin_data": "data",
+        "pin_determinism": "determinism",
+        "pin_environment": "environment",
+        "pin_git_commit": "git",
+        "clone_at_commit": "git",
+        "head_commit_time": "git",
+        "is_ignored_untracked": "git",
+        "find_dirty_paths": "worktree",
+    },
+)

@@ -19,7 +19,7 @@ from configobj import ConfigObj, ConfigObjError  # type: ignore[import-untyped]
 from bitwright.errors import OperationalError
 from bitwright.pins.git import redact_url
 
-__all__ = ["default_remote_url"]
+__all__ = ["default_remote_url", "remote_url"]
 
 _LEVELS = ("config", "config.local")
 
@@ -48,6 +48,15 @@ def default_remote_url(repo: Path) -> str:
         OperationalError: a config file is unreadable, or ``core.remote`` names a remote
             that has no ``url``.
     """
+    return remote_url(repo, "")
+
+
+def remote_url(repo: Path, remote: str) -> str:
+    """Return the URL of the DVC remote called ``remote`` ("" for the default one), or "".
+
+    Raises:
+        OperationalError: a config file is unreadable, or the remote has no ``url``.
+    """
     dvc_dir = repo / ".dvc"
     name = ""
     urls: dict[str, tuple[str, Path]] = {}
@@ -57,13 +66,15 @@ def default_remote_url(repo: Path) -> str:
         name = str(core.get("remote", name))
         for section, values in config.items():
             if section.startswith("remote ") and isinstance(values, dict) and "url" in values:
-                remote = section.removeprefix("remote ").strip().strip("\"'")
-                urls[remote] = (str(values["url"]), dvc_dir / level)
+                defined = section.removeprefix("remote ").strip().strip("\"'")
+                urls[defined] = (str(values["url"]), dvc_dir / level)
+    name = remote or name
     if not name:
         return ""
     if name not in urls:
         raise OperationalError(
-            f"DVC default remote {name!r} has no url in {dvc_dir}/config",
+            f"DVC {'remote' if remote else 'default remote'} {name!r} has no url in "
+            f"{dvc_dir}/config",
             hint=f"set it with `dvc remote add -d {name} URL` (or `dvc remote default --unset`)",
         )
     url, defined_in = urls[name]

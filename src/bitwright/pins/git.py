@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from bitwright.errors import DirtyTreeError, OperationalError, ToolError
 from bitwright.model.pins import GitPin
 from bitwright.pins._gitcmd import clone_at_commit, git_bytes, git_text, repo_toplevel
+from bitwright.pins.source_signature import read_source_signature
 from bitwright.pins.worktree import find_dirty_paths
 
 __all__ = [
@@ -105,7 +106,7 @@ def pin_git_commit(repo: Path, *, allow_dirty: bool = False, ignore: Iterable[st
     Returns:
         The commit id, its committer time (``SOURCE_DATE_EPOCH``), the ``origin`` URL
         (credentials removed) or the work tree's absolute path when there is no
-        ``origin``, and the dirty paths.
+        ``origin``, the dirty paths, and the commit's git signature if it has one.
 
     Raises:
         OperationalError: ``repo`` is not in a git work tree, or it has no commit.
@@ -132,4 +133,5 @@ def pin_git_commit(repo: Path, *, allow_dirty: bool = False, ignore: Iterable[st
         dirty=bool(dirty),
         dirty_paths=dirty,
         source_date_epoch=_source_date_epoch(top, commit, commit_time, ignore),
+        signature=read_source_signature(top, commit),
     )

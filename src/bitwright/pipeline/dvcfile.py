@@ -27,6 +27,7 @@ __all__ = [
     "LockedStage",
     "load_lock",
     "load_pipeline",
+    "output_remote",
     "parse_lock",
     "parse_pipeline",
 ]
@@ -65,6 +66,25 @@ def load_pipeline(repo: Path) -> Pipeline:
     return parse_pipeline(
         read_text(Path(repo) / DVC_FILE, DVC_FILE, "create it with `dvc stage add`")
     )
+
+
+def output_remote(repo: Path, stage: str, out: str) -> str:
+    """Return the DVC remote named by the ``remote:`` option of a stage's out, or "".
+
+    ``out`` is the repository path of the out (as :class:`~bitwright.model.StageSpec` has it).
+
+    Raises:
+        OperationalError, UsageError: as :func:`load_pipeline`.
+    """
+    text = read_text(Path(repo) / DVC_FILE, DVC_FILE, "create it with `dvc stage add`")
+    spec = parse_pipeline(text).stage(stage)
+    body = parse_yaml(text, DVC_FILE, UsageError)["stages"][stage]
+    for entry in body.get("outs") or []:
+        if isinstance(entry, dict):
+            ((path, options),) = entry.items()
+            if _join(spec.wdir, str(path)) == out and isinstance(options, dict):
+                return str(options.get("remote") or "")
+    return ""
 
 
 def parse_pipeline(text: str, *, file: str = DVC_FILE) -> Pipeline:

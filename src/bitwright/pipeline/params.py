@@ -124,8 +124,8 @@ def check_params_file(
         cache: digest cache for the tree digest of ``configs/`` (``None`` reads the files).
 
     Raises:
-        UsageError: ``params.yaml`` is missing, was not generated, or is stale.
-        OperationalError: ``configs/`` is missing.
+        OperationalError: ``params.yaml`` is missing, was not generated, or is stale (a
+            file out of date is an operational error, exit 3), or ``configs/`` is missing.
     """
     path = Path(repo) / PARAMS_FILE
     try:
@@ -133,7 +133,7 @@ def check_params_file(
         # One read for the key and the check; newlines translated as read_text() would.
         current = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
-        raise UsageError(f"{PARAMS_FILE}: missing", hint=_WRITE_HINT) from None
+        raise OperationalError(f"{PARAMS_FILE}: missing", hint=_WRITE_HINT) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise OperationalError(f"{PARAMS_FILE}: unreadable ({exc})", hint=_WRITE_HINT) from exc
     if memo is None:
@@ -153,7 +153,7 @@ def check_params_file(
 def _check_composition(repo: Path, current: str) -> None:
     recorded = recorded_composition(current)
     if recorded is None:
-        raise UsageError(
+        raise OperationalError(
             f"{PARAMS_FILE}: not generated from {CONFIG_DIR}/ (no '# config:' and "
             "'# overrides:' header)",
             hint=_WRITE_HINT,
@@ -161,7 +161,7 @@ def _check_composition(repo: Path, current: str) -> None:
     config_name, overrides = recorded
     expected = compose_params(Path(repo) / CONFIG_DIR, config_name=config_name, overrides=overrides)
     if current != expected:
-        raise UsageError(
+        raise OperationalError(
             f"{PARAMS_FILE}: stale, it differs from the composition of {CONFIG_DIR}/"
             f"{_first_difference(current, expected)}",
             hint=_WRITE_HINT,

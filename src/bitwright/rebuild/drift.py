@@ -47,7 +47,7 @@ def environment_drift(
         statement: the release's provenance.
         internal: its typed ``internalParameters``.
         environment: :func:`bitwright.pins.pin_environment` here.
-        container: the build image pinned in the workspace, or ``None`` when it has none.
+        container: the build image this rebuild runs its stages in, ``None`` on the host.
         sandbox: the sandbox a rebuild here runs its stages in.
     """
     drift: list[str] = []
@@ -73,13 +73,16 @@ def environment_drift(
     here_gpus = sorted(g.name for g in environment.gpus)
     if built_gpus != here_gpus:
         drift.append(f"GPUs: built with {built_gpus or 'none'}, here {here_gpus or 'none'}")
-    if container is not None and container.digest != internal.container.digest:
+    built = internal.container
+    if built is not None and container is not None and container.digest != built.digest:
         drift.append(
-            f"build image {internal.container.image}: built with {internal.container.digest}, "
-            f"the checkout pins {container.digest}"
+            f"build image {built.image}: built with {built.digest}, the checkout pins "
+            f"{container.digest}"
         )
-    if internal.container.enforced and (container is None or not container.enforced):
+    if built is not None and built.enforced and container is None:
         drift.append("the build ran inside its image; this rebuild runs on the host")
+    if built is None and container is not None:
+        drift.append("the build ran on its host; this rebuild runs inside an image")
     if sandbox.value != internal.sandbox.kind:
         drift.append(f"sandbox: built under {internal.sandbox.kind}, here {sandbox.value}")
     return tuple(drift)

@@ -1,8 +1,10 @@
 """``bitwright rebuild RELEASE --compare``: rebuild a release independently and compare it.
 
-The flow::
+The flow, one function per step; a step that settles the verdict ends the rebuild (``_Done``)
+and what was learnt so far is published::
 
-    verify_release            signatures, in-toto chain, subjects (not ok -> FAILED)
+    check --out               before any work: a file or someone else's directory is refused
+    verify_release            signatures, chain, every file (not ok -> FAILED)
     checkout_source           clean clone of the pinned commit (workspace.py)
     pull + check data         every snapshot, md5 and sha256, before any stage (fetch.py)
     environment_drift         what differs from the build machine (drift.py)
@@ -11,13 +13,16 @@ The flow::
     compare_files             differing products and subjects, tensor by tensor
     report.md + signed VSA    (publish.py)
 
-Only trusted material decides: the provenance is read through the policy, the links were
-checked by ``verify_release``; the rebuild is signed with the verifier's own key.
+Only trusted material decides: the provenance and the links are those ``verify_release``
+authenticated, never read again from the release; the rebuild is signed with the verifier's
+own key. A key generated for the rebuild lives in a private temporary directory that is
+removed when the rebuild ends: no private key is left behind in the workspace.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,17 +30,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bitwright.attest import INTOTO_PAYLOAD_TYPE, generate_keypair, read_envelope, read_link
-from bitwright.attest.provenance import parse_statement
-from bitwright.attest.statement import SOURCE, Statement, dvc_parameters
-from bitwright.attest.trust import TrustPolicy, verify_attestation
+from bitwright.attest import generate_keypair, read_link
+from bitwright.attest.statement import (
+    SOURCE,
+    ExternalParameters,
+    InternalParameters,
+    dvc_parameters,
+)
+from bitwright.attest.trust import TrustPolicy
 from bitwright.builder import ProjectPaths, build
 from bitwright.builder.orchestrate import build_stage
+from bitwright.builder.preflight import build_environment, container_pin
 from bitwright.digest import sha256_file
 from bitwright.errors import CheckFailed, OperationalError, UsageError
-from bitwright.model import Pipeline
+from bitwright.model import Pipeline, SandboxKind
 from bitwright.model.variation import Variation
-from bitwright.pins import pin_container, pin_environment
 from bitwright.pipeline import load_params, load_pipeline
 from bitwright.rebuild.compare import FileComparison, Tolerance, Verdict, compare_files
 from bitwright.rebuild.compare.knobs import parallel_knobs
@@ -48,7 +57,7 @@ from bitwright.rebuild.fetch import (
     use_remote,
 )
 from bitwright.rebuild.partial import check_materials, place_materials, unmatched
-from bitwright.rebuild.publish import policy_document, write_outputs
+from bitwright.rebuild.publish import check_report_dir, policy_document, write_outputs
 from bitwright.rebuild.report import DataCheck, RebuildReport
 from bitwright.rebuild.stages import (
     PathMatch,
@@ -60,13 +69,37 @@ from bitwright.rebuild.stages import (
 from bitwright.rebuild.workspace import checkout_source, fresh_workspace, source_location
 from bitwright.release.layout import ReleaseLayout
 from bitwright.runner import detect_sandbox
-from bitwright.verify import verify_release
+from bitwright.verify import TrustedRelease, verify_release
 
 __all__ = ["Notify", "rebuild_release"]
 
 Notify = Callable[[str], None]
+Compare = Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]]
 
 _DATA_OK = "DVC md5 and sha256 match the provenance"
+
+
+@dataclass(frozen=True)
+class RebuildSettings:
+    """How to rebuild: the options of :func:`rebuild_release`, kept together."""
+
+    source: str | None = None
+    data_remote: str | None = None
+    workspace: Path | None = None
+    strict_env: bool = False
+    stage: str | None = None
+    verifier_key: Path | None = None
+    tolerance: Tolerance | None = None
+    out: Path | None = None
+    sandbox: SandboxKind | None = None
+    variation: Variation | None = None
+    quiet_tools: bool = False
+
+
+class _Done(Exception):  # noqa: N818  (a control-flow signal: the verdict is settled)
+    def __init__(self, report: RebuildReport) -> None:
+        super().__init__(report.reason)
+        self.report = report
 
 
 @dataclass
@@ -75,14 +108,20 @@ class _Run:
 
     release: Path
     notify: Notify
+    stage_only: str = ""
     commit: str = ""
     workspace: str = ""
-    stage_only: str = ""
     verification: dict[str, Any] = field(default_factory=dict)
     data: list[DataCheck] = field(default_factory=list)
     drift: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    not_checked: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    # what the VSA will cover and cite, set as soon as it is known
+    subjects: dict[str, str] = field(default_factory=dict)
+    resource_uri: str = ""
+    policy_doc: dict[str, Any] = field(default_factory=dict)
+    key: Path | None = None
 
     @contextmanager
     def step(self, name: str, message: str) -> Iterator[None]:
@@ -106,44 +145,274 @@ class _Run:
             timings=dict(self.timings),
             stage_only=self.stage_only,
             verification=self.verification,
+            not_checked=self.not_checked,
             **more,
         )
 
+    def stop(self, verdict: Verdict, reason: str) -> _Done:
+        return _Done(self.report(verdict, reason))
 
-def _trusted_statement(layout: ReleaseLayout, policy: TrustPolicy) -> Statement:
-    envelope = read_envelope(layout.provenance) if layout.provenance.is_file() else None
-    bundle = (
-        json.loads(layout.provenance_bundle.read_text(encoding="utf-8"))
-        if layout.provenance_bundle.is_file()
-        else None
+
+@dataclass(frozen=True)
+class _Plan:
+    """The checked-out workspace and what the rebuild compares against."""
+
+    ws: Path
+    layout: ReleaseLayout
+    trusted: TrustedRelease
+    external: ExternalParameters
+    internal: InternalParameters
+    pipeline: Pipeline
+    tolerances: dict[str, Tolerance]
+
+
+def rebuild_release(
+    release: Path,
+    policy: TrustPolicy,
+    *,
+    source: str | None = None,
+    data_remote: str | None = None,
+    workspace: Path | None = None,
+    strict_env: bool = False,
+    stage: str | None = None,
+    verifier_key: Path | None = None,
+    tolerance: Tolerance | None = None,
+    out: Path | None = None,
+    sandbox: SandboxKind | None = None,
+    notify: Notify = lambda _: None,
+    variation: Variation | None = None,
+    quiet_tools: bool = False,
+) -> RebuildReport:
+    """Rebuild ``release`` from its pinned inputs and compare it stage by stage.
+
+    Args:
+        release: the release directory.
+        policy: whom to trust for the release's signatures.
+        source: where to clone the source (default: the provenance's repository).
+        data_remote: a DVC remote URL to fetch data from instead of the recorded one.
+        workspace: an empty directory to rebuild in (default: a fresh temporary one).
+        strict_env: environment drift fails the rebuild before anything runs.
+        stage: rebuild only this stage from its recorded materials.
+        verifier_key: the verifier's private key (default: a fresh one, removed afterwards).
+        tolerance: overrides every stage's ``compare.<stage>`` tolerance of params.yaml.
+        out: where to write ``report.md``, ``report.json`` and the signed
+            ``vsa.intoto.json``; checked before any work.
+        sandbox: where the stages run: the host's strongest sandbox (None), or podman in the
+            build image the checkout locks (the container builder).
+        notify: receives one line per step.
+        variation: rebuild every stage under this variation (a nightly's; the caller
+            chooses the workspace of a build-path or file-order variation).
+        quiet_tools: send DVC's output to ``notify`` line by line instead of stderr.
+
+    Returns:
+        The report; its verdict says whether the release was reproduced.
+
+    Raises:
+        UsageError: the policy trusts nobody, an unknown ``stage``, a non-empty workspace.
+        OperationalError: ``out`` may not be written; the source, a commit, a data object or
+            a material cannot be had, or a tool failed.
+    """
+    settings = RebuildSettings(
+        source,
+        data_remote,
+        workspace,
+        strict_env,
+        stage,
+        verifier_key,
+        tolerance,
+        out,
+        sandbox,
+        variation,
+        quiet_tools,
     )
-    verified = verify_attestation(
-        envelope=envelope,
-        bundle=bundle,
-        policy=policy,
-        expected_payload_type=INTOTO_PAYLOAD_TYPE,
-        source=str(layout.provenance),
+    target = check_report_dir(out) if out is not None else None
+    run = _Run(release.resolve(), notify, stage_only=stage or "")
+    with _verifier_key(verifier_key, run) as key:
+        run.key = key
+        try:
+            report = _rebuild(run, policy, settings)
+        except _Done as done:
+            report = done.report
+        return _publish(report, run, target)
+
+
+def _rebuild(run: _Run, policy: TrustPolicy, settings: RebuildSettings) -> RebuildReport:
+    plan = _checkout(run, _verified(run, policy), settings, policy)
+    _fetch_data(run, plan, settings.data_remote)
+    _check_environment(run, plan, settings)
+    originals = _Originals(plan.layout, run.subjects)
+    compare = originals.comparer(plan.ws, plan.tolerances)
+    if settings.stage is not None:
+        return _rebuild_one(run, plan, settings, originals, compare)
+    return _rebuild_all(run, plan, settings, compare)
+
+
+def _verified(run: _Run, policy: TrustPolicy) -> TrustedRelease:
+    with run.step("verify", f"verifying {run.release}"):
+        verification = verify_release(run.release, policy)
+    run.verification = verification.to_json()
+    if not verification.ok or verification.trusted is None:
+        failure = verification.first_failure
+        why = f"{failure.name}: {failure.detail}" if failure else "a required check did not run"
+        raise run.stop(Verdict.FAILED, f"the release does not verify ({why})")
+    trusted: TrustedRelease = verification.trusted
+    return trusted
+
+
+def _checkout(
+    run: _Run, trusted: TrustedRelease, settings: RebuildSettings, policy: TrustPolicy
+) -> _Plan:
+    external, internal = dvc_parameters(trusted.statement)
+    run.commit = external.commit
+    run.subjects = trusted.statement.subject_digests()
+    source_dep = trusted.statement.dependency(SOURCE)
+    run.resource_uri = (source_dep.uri if source_dep else None) or f"git+{external.repository}"
+    if internal.dirty:
+        raise run.stop(Verdict.FAILED, "the release was built from a dirty work tree")
+    ws = fresh_workspace(settings.workspace)
+    run.workspace = str(ws)
+    location = source_location(settings.source or external.repository)
+    with run.step("checkout", f"cloning {location} at {external.commit[:12]} into {ws}"):
+        checkout_source(location, external.commit, ws)
+    pipeline = load_pipeline(ws)
+    if settings.stage is not None and settings.stage not in pipeline.names:
+        raise UsageError(
+            f"the released pipeline has no stage {settings.stage!r}",
+            hint=f"stages are: {', '.join(pipeline.names)}",
+        )
+    tolerances = stage_tolerances(load_params(ws), pipeline.names, settings.tolerance)
+    run.policy_doc = policy_document(
+        policy, tolerances, strict_env=settings.strict_env, stage=settings.stage
     )
-    return parse_statement(verified.payload, source=str(layout.provenance))
+    if sha256_file(ws / external.params.path) != external.params.sha256:
+        raise run.stop(
+            Verdict.DIFFERENT,
+            f"{external.params.path} at {external.commit[:12]} is not the one the provenance "
+            "records",
+        )
+    layout = ReleaseLayout(run.release)
+    return _Plan(ws, layout, trusted, external, internal, pipeline, tolerances)
 
 
-def _links(directory: Path) -> dict[str, dict[str, Any]]:
-    links: dict[str, dict[str, Any]] = {}
-    for path in sorted(directory.glob("*.link")) if directory.is_dir() else ():
-        payload, _ = read_link(path)
-        links[str(payload["name"])] = payload
-    return links
+def _fetch_data(run: _Run, plan: _Plan, data_remote: str | None) -> None:
+    snapshots = recorded_snapshots(plan.trusted.statement)
+    with run.step("data", f"fetching {len(snapshots)} data snapshot(s)"):
+        url, note = choose_remote(plan.ws, snapshots, data_remote)
+        run.notes.append(note)
+        if url is not None:
+            use_remote(plan.ws, url)
+        pull_snapshots(plan.ws, tuple(s.path for s in snapshots))
+        findings = check_snapshots(plan.ws, snapshots)
+    bad = {f.path: f.detail for f in findings}
+    run.data = [DataCheck(s.path, s.path not in bad, bad.get(s.path, _DATA_OK)) for s in snapshots]
+    known = {s.path for s in snapshots}
+    run.data += [DataCheck(p, False, d) for p, d in bad.items() if p not in known]
+    if findings:
+        first = findings[0]
+        raise run.stop(
+            Verdict.DIFFERENT,
+            f"data snapshot {first.path} is not what the release was built from: "
+            f"{first.detail}; nothing was run",
+        )
 
 
-def _verifier_key(verifier_key: Path | None, workspace: Path, run: _Run) -> Path:
-    if verifier_key is not None:
-        return verifier_key.resolve()
-    pair = generate_keypair(ProjectPaths(workspace).keys, name="verifier")
-    run.notes.append(
-        f"no --verifier-key: generated a fresh key pair, public key {pair.public_path} "
-        f"(keyid {pair.keyid[:8]})"
+def _check_environment(run: _Run, plan: _Plan, settings: RebuildSettings) -> None:
+    container = None
+    if settings.sandbox is SandboxKind.PODMAN:
+        with run.step("image", "obtaining the build image by digest"):
+            container = container_pin(plan.ws, run.notify)
+    run.drift = environment_drift(
+        plan.trusted.statement,
+        plan.internal,
+        environment=build_environment(plan.ws, container),
+        container=container,
+        sandbox=settings.sandbox or detect_sandbox(None).kind,
     )
-    return pair.private_path
+    if settings.strict_env and run.drift:
+        raise run.stop(
+            Verdict.FAILED, f"environment drift with --strict-env: {run.drift[0]}; nothing was run"
+        )
+
+
+def _rebuild_all(
+    run: _Run, plan: _Plan, settings: RebuildSettings, compare: Compare
+) -> RebuildReport:
+    assert run.key is not None
+    with run.step("build", "rebuilding the pipeline sealed, signed with the verifier key"):
+        try:
+            build(
+                plan.ws,
+                key_path=run.key,
+                force=True,
+                sandbox=settings.sandbox,
+                notify=run.notify,
+                variation=settings.variation,
+                quiet_tools=settings.quiet_tools,
+            )
+        except CheckFailed as exc:
+            raise run.stop(Verdict.FAILED, f"the rebuild failed: {exc.message}") from None
+    with run.step("compare", "comparing stage by stage"):
+        rows, first_divergent = compare_stages(
+            plan.pipeline.topological(),
+            plan.trusted.links,
+            _rebuilt_links(ProjectPaths(plan.ws).links),
+            compare,
+        )
+        rows = _name_knobs(rows, plan.pipeline, plan.ws, run)
+        subject_rows = tuple(_compare_subject(plan, name) for name in sorted(run.subjects))
+    verdict = Verdict.combine([*(r.verdict for r in rows), *(s.verdict for s in subject_rows)])
+    return run.report(
+        verdict,
+        _reason(verdict, first_divergent, rows),
+        stages=rows,
+        first_divergent=first_divergent,
+        subjects=subject_rows,
+    )
+
+
+def _rebuild_one(
+    run: _Run, plan: _Plan, settings: RebuildSettings, originals: _Originals, compare: Compare
+) -> RebuildReport:
+    assert run.key is not None and settings.stage is not None
+    stage = settings.stage
+    original = plan.trusted.links.get(stage)
+    if original is None:
+        raise OperationalError(
+            f"the release has no link of stage {stage!r}", hint="fetch the complete release"
+        )
+    run.subjects = {p: str(h["sha256"]) for p, h in original.get("products", {}).items()}
+    others = [name for name in plan.pipeline.topological() if name != stage]
+    run.not_checked = (*(f"stage {name}" for name in others), "the released artifacts")
+    with run.step("materials", f"putting the recorded materials of stage {stage} in place"):
+        run.notes.extend(
+            place_materials(plan.ws, plan.pipeline, stage, original, originals.by_digest)
+        )
+        differing = unmatched(check_materials(plan.ws, plan.pipeline, stage, original))
+    if differing:
+        bad = differing[0]
+        raise run.stop(
+            Verdict.DIFFERENT,
+            f"material {bad.path} of stage {stage!r} is {bad.status.value} against the "
+            "original link; the stage was not run",
+        )
+    with run.step("build", f"rebuilding stage {stage} alone, sealed"):
+        try:
+            link = build_stage(
+                plan.ws,
+                stage,
+                key_path=run.key,
+                sandbox=settings.sandbox,
+                notify=run.notify,
+                variation=settings.variation,
+                quiet_tools=settings.quiet_tools,
+            )
+        except CheckFailed as exc:
+            raise run.stop(Verdict.FAILED, f"the rebuild failed: {exc.message}") from None
+    payload, _ = read_link(link)
+    rows, first = compare_stages([stage], {stage: original}, {stage: payload}, compare)
+    rows = _name_knobs(rows, plan.pipeline, plan.ws, run)
+    reason = _stage_reason(rows[0].verdict, stage, others)
+    return run.report(rows[0].verdict, reason, stages=rows, first_divergent=first)
 
 
 class _Originals:
@@ -152,9 +421,7 @@ class _Originals:
     def __init__(self, layout: ReleaseLayout, subjects: Mapping[str, str]) -> None:
         self.by_digest = {sha: layout.artifact(name) for name, sha in subjects.items()}
 
-    def comparer(
-        self, workspace: Path, tolerances: Mapping[str, Tolerance]
-    ) -> Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]]:
+    def comparer(self, workspace: Path, tolerances: Mapping[str, Tolerance]) -> Compare:
         def compare(stage: str, differing: Sequence[PathMatch]) -> tuple[FileComparison, ...]:
             found: list[FileComparison] = []
             for match in differing:
@@ -175,178 +442,24 @@ class _Originals:
         return compare
 
 
-def rebuild_release(
-    release: Path,
-    policy: TrustPolicy,
-    *,
-    source: str | None = None,
-    data_remote: str | None = None,
-    workspace: Path | None = None,
-    strict_env: bool = False,
-    stage: str | None = None,
-    verifier_key: Path | None = None,
-    tolerance: Tolerance | None = None,
-    out: Path | None = None,
-    notify: Notify = lambda _: None,
-    variation: Variation | None = None,
-    quiet_tools: bool = False,
-) -> RebuildReport:
-    """Rebuild ``release`` from its pinned inputs and compare it stage by stage.
-
-    Args:
-        release: the release directory.
-        policy: whom to trust for the release's signatures.
-        source: where to clone the source (default: the provenance's repository).
-        data_remote: a DVC remote URL to fetch data from instead of the recorded one.
-        workspace: an empty directory to rebuild in (default: a fresh temporary one).
-        strict_env: environment drift fails the rebuild before anything runs.
-        stage: rebuild only this stage from its recorded materials.
-        verifier_key: the verifier's private key (default: a fresh one, said in the notes).
-        tolerance: overrides every stage's ``compare.<stage>`` tolerance of params.yaml.
-        out: where to write ``report.md`` and the signed ``vsa.intoto.json``.
-        notify: receives one line per step.
-        variation: rebuild every stage under this variation (a nightly's; the caller
-            chooses the workspace of a build-path or file-order variation).
-        quiet_tools: send DVC's output to ``notify`` line by line instead of stderr.
-
-    Returns:
-        The report; its verdict says whether the release was reproduced.
-
-    Raises:
-        UsageError: the policy trusts nobody, an unknown ``stage``, a non-empty workspace.
-        OperationalError: the source, a commit, a data object or a material cannot be had,
-            or a tool failed.
-    """
-    run = _Run(release.resolve(), notify, stage_only=stage or "")
-    layout = ReleaseLayout(run.release)
-    with run.step("verify", f"verifying {run.release}"):
-        verification = verify_release(run.release, policy)
-    run.verification = verification.to_json()
-    failure = verification.first_failure
-    if not verification.ok:
-        why = f"{failure.name}: {failure.detail}" if failure else "a mandatory check was skipped"
-        report = run.report(Verdict.FAILED, f"the release does not verify ({why})")
-        return _publish(report, out, {}, "", {}, None)
-    statement = _trusted_statement(layout, policy)
-    external, internal = dvc_parameters(statement)
-    run.commit = external.commit
-    subjects = statement.subject_digests()
-    source_dep = statement.dependency(SOURCE)
-    resource_uri = (source_dep.uri if source_dep else None) or f"git+{external.repository}"
-    if internal.dirty:
-        report = run.report(Verdict.FAILED, "the release was built from a dirty work tree")
-        return _publish(report, out, subjects, resource_uri, {}, None)
-
-    ws = fresh_workspace(workspace)
-    run.workspace = str(ws)
-    location = source_location(source or external.repository)
-    with run.step("checkout", f"cloning {location} at {external.commit[:12]} into {ws}"):
-        checkout_source(location, external.commit, ws)
-    key = _verifier_key(verifier_key, ws, run)
-    pipeline = load_pipeline(ws)
-    if stage is not None and stage not in pipeline.names:
-        raise UsageError(
-            f"the released pipeline has no stage {stage!r}",
-            hint=f"stages are: {', '.join(pipeline.names)}",
-        )
-    tolerances = stage_tolerances(load_params(ws), pipeline.names, tolerance)
-    policy_doc = policy_document(policy, tolerances, strict_env=strict_env, stage=stage)
-    params_sha = sha256_file(ws / external.params.path)
-    if params_sha != external.params.sha256:
-        report = run.report(
-            Verdict.DIFFERENT,
-            f"{external.params.path} at {external.commit[:12]} is not the one the provenance "
-            "records",
-        )
-        return _publish(report, out, subjects, resource_uri, policy_doc, key)
-
-    snapshots = recorded_snapshots(statement)
-    with run.step("data", f"fetching {len(snapshots)} data snapshot(s)"):
-        url, note = choose_remote(ws, snapshots, data_remote)
-        run.notes.append(note)
-        if url is not None:
-            use_remote(ws, url)
-        pull_snapshots(ws, tuple(s.path for s in snapshots))
-        findings = check_snapshots(ws, snapshots)
-    bad = {f.path: f.detail for f in findings}
-    run.data = [DataCheck(s.path, s.path not in bad, bad.get(s.path, _DATA_OK)) for s in snapshots]
-    known = {s.path for s in snapshots}
-    run.data += [DataCheck(p, False, d) for p, d in bad.items() if p not in known]
-    if findings:
-        first = findings[0]
-        report = run.report(
-            Verdict.DIFFERENT,
-            f"data snapshot {first.path} is not what the release was built from: "
-            f"{first.detail}; nothing was run",
-        )
-        return _publish(report, out, subjects, resource_uri, policy_doc, key)
-
-    sandbox = detect_sandbox(None).kind
-    run.drift = environment_drift(
-        statement,
-        internal,
-        environment=pin_environment(),
-        container=pin_container(ws, enforced=False, how=f"host ({sandbox.value})"),
-        sandbox=sandbox,
+def _compare_subject(plan: _Plan, name: str) -> FileComparison:
+    rebuilt = plan.ws / name
+    producer = plan.pipeline.producer_of(name)
+    return compare_files(
+        plan.layout.artifact(name),
+        rebuilt if rebuilt.is_file() else None,
+        path=name,
+        tolerance=plan.tolerances.get(producer or "", Tolerance()),
     )
-    if strict_env and run.drift:
-        report = run.report(
-            Verdict.FAILED, f"environment drift with --strict-env: {run.drift[0]}; nothing was run"
-        )
-        return _publish(report, out, subjects, resource_uri, policy_doc, key)
 
-    originals = _Originals(layout, subjects)
-    compare = originals.comparer(ws, tolerances)
-    original_links = _links(layout.links)
-    if stage is not None:
-        report = _rebuild_one(
-            run,
-            ws,
-            pipeline,
-            stage,
-            original_links,
-            originals,
-            key,
-            compare,
-            variation,
-            quiet_tools,
-        )
-        products = {
-            p: str(h["sha256"])
-            for p, h in original_links.get(stage, {}).get("products", {}).items()
-        }
-        return _publish(report, out, products, resource_uri, policy_doc, key)
 
-    with run.step("build", "rebuilding the pipeline sealed, signed with the verifier key"):
-        try:
-            build(
-                ws,
-                key_path=key,
-                force=True,
-                notify=notify,
-                variation=variation,
-                quiet_tools=quiet_tools,
-            )
-        except CheckFailed as exc:
-            failed = run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
-            return _publish(failed, out, subjects, resource_uri, policy_doc, key)
-    with run.step("compare", "comparing stage by stage"):
-        rows, first_divergent = compare_stages(
-            pipeline.topological(), original_links, _links(ProjectPaths(ws).links), compare
-        )
-        rows = _name_knobs(rows, pipeline, ws, run)
-        subject_rows = tuple(
-            _compare_subject(layout, ws, name, pipeline, tolerances) for name in sorted(subjects)
-        )
-    verdict = Verdict.combine([*(r.verdict for r in rows), *(s.verdict for s in subject_rows)])
-    report = run.report(
-        verdict,
-        _reason(verdict, first_divergent, rows),
-        stages=rows,
-        first_divergent=first_divergent,
-        subjects=subject_rows,
-    )
-    return _publish(report, out, subjects, resource_uri, policy_doc, key)
+def _rebuilt_links(directory: Path) -> dict[str, dict[str, Any]]:
+    """The links the rebuild just wrote, in the verifier's own workspace (its own files)."""
+    links: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.link")) if directory.is_dir() else ():
+        payload, _ = read_link(path)
+        links[str(payload["name"])] = payload
+    return links
 
 
 def _name_knobs(
@@ -368,23 +481,6 @@ def _name_knobs(
     return tuple(named)
 
 
-def _compare_subject(
-    layout: ReleaseLayout,
-    ws: Path,
-    name: str,
-    pipeline: Pipeline,
-    tolerances: Mapping[str, Tolerance],
-) -> FileComparison:
-    rebuilt = ws / name
-    producer = pipeline.producer_of(name)
-    return compare_files(
-        layout.artifact(name),
-        rebuilt if rebuilt.is_file() else None,
-        path=name,
-        tolerance=tolerances.get(producer or "", Tolerance()),
-    )
-
-
 def _reason(verdict: Verdict, first: str | None, rows: Sequence[StageComparison]) -> str:
     if verdict is Verdict.REPRODUCED:
         return "every stage and every released artifact was rebuilt bit for bit"
@@ -401,69 +497,47 @@ def _reason(verdict: Verdict, first: str | None, rows: Sequence[StageComparison]
     return "the released artifacts differ from the rebuilt ones"
 
 
-def _rebuild_one(
-    run: _Run,
-    ws: Path,
-    pipeline: Pipeline,
-    stage: str,
-    original_links: Mapping[str, Mapping[str, Any]],
-    originals: _Originals,
-    key: Path,
-    compare: Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]],
-    variation: Variation | None,
-    quiet_tools: bool,
-) -> RebuildReport:
-    original = original_links.get(stage)
-    if original is None:
-        raise OperationalError(
-            f"the release has no link of stage {stage!r}", hint="fetch the complete release"
-        )
-    with run.step("materials", f"putting the recorded materials of stage {stage} in place"):
-        run.notes.extend(place_materials(ws, pipeline, stage, original, originals.by_digest))
-        differing = unmatched(check_materials(ws, pipeline, stage, original))
-    if differing:
-        bad = differing[0]
-        return run.report(
-            Verdict.DIFFERENT,
-            f"material {bad.path} of stage {stage!r} is {bad.status.value} against the "
-            "original link; the stage was not run",
-        )
-    with run.step("build", f"rebuilding stage {stage} alone, sealed"):
-        try:
-            link = build_stage(
-                ws,
-                stage,
-                key_path=key,
-                notify=run.notify,
-                variation=variation,
-                quiet_tools=quiet_tools,
-            )
-        except CheckFailed as exc:
-            return run.report(Verdict.FAILED, f"the rebuild failed: {exc.message}")
-    payload, _ = read_link(link)
-    rows, first = compare_stages([stage], {stage: original}, {stage: payload}, compare)
-    rows = _name_knobs(rows, pipeline, ws, run)
-    return run.report(
-        rows[0].verdict, _reason(rows[0].verdict, first, rows), stages=rows, first_divergent=first
+def _stage_reason(verdict: Verdict, stage: str, others: Sequence[str]) -> str:
+    outcome = {
+        Verdict.REPRODUCED: "its products were rebuilt bit for bit",
+        Verdict.REPRODUCED_WITHIN_TOLERANCE: "its products equal the released ones within "
+        "the declared tolerance",
+        Verdict.DIFFERENT: "it gave other products from the same materials",
+    }.get(verdict, "it could not be compared")
+    skipped = ", ".join(others) or "none"
+    return (
+        f"stage {stage!r} alone, from its released materials: {outcome}; not rebuilt or "
+        f"compared: stage(s) {skipped} and the released artifacts as a whole"
     )
 
 
-def _publish(
-    report: RebuildReport,
-    out: Path | None,
-    subjects: Mapping[str, str],
-    resource_uri: str,
-    policy_doc: Mapping[str, Any],
-    key: Path | None,
-) -> RebuildReport:
+@contextmanager
+def _verifier_key(given: Path | None, run: _Run) -> Iterator[Path]:
+    """The verifier's key: the one given, or a fresh one in a private directory removed after."""
+    if given is not None:
+        yield given.resolve()
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="bitwright-verifier-key-"))
+    try:
+        pair = generate_keypair(scratch, name="verifier")
+        run.notes.append(
+            f"no --verifier-key: signed with a fresh key pair (keyid {pair.keyid[:8]}); its "
+            "private key was discarded after the rebuild"
+        )
+        yield pair.private_path
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _publish(report: RebuildReport, run: _Run, out: Path | None) -> RebuildReport:
     if out is None:
         return report
     outputs = write_outputs(
         report,
-        out.resolve(),
-        subjects=subjects,
-        resource_uri=resource_uri,
-        policy=policy_doc,
-        key_path=key,
+        out,
+        subjects=run.subjects,
+        resource_uri=run.resource_uri,
+        policy=run.policy_doc,
+        key_path=run.key if run.subjects and run.policy_doc else None,
     )
     return replace(report, outputs=outputs)

@@ -1,4 +1,9 @@
-"""Write what a rebuild publishes: ``report.md``, ``report.html`` and the signed VSA.
+"""Write what a rebuild publishes: ``report.md``, ``report.html``, ``report.json`` and the VSA.
+
+``--out`` is checked before the rebuild starts (:func:`check_report_dir`): a new or empty
+directory, or an earlier report of bitwright's own (it holds ``report.json`` naming a
+release and a verdict); anything else, a file or something precious is refused. The files
+of an earlier report are overwritten, nothing else is touched.
 
 The VSA's subjects are what was verified (the release's artifacts, or for ``--stage`` that
 stage's products); its policy digest covers the trusted signers, the tolerances, the strictness
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,16 +31,21 @@ from bitwright.attest.vsa import (
     write_vsa,
 )
 from bitwright.digest import sha256_file
-from bitwright.fileio import write_text_atomic
+from bitwright.errors import OperationalError, VerificationFailed
+from bitwright.fileio import read_json_object, write_text_atomic
 from bitwright.rebuild.compare import Tolerance, Verdict
 from bitwright.rebuild.report import RebuildReport, report_markdown
 from bitwright.rebuild.visual import HTML_FILE, rebuild_html
 from bitwright.release.layout import ReleaseLayout
+from bitwright.release.target import check_output_dir
 
 __all__ = [
     "POLICY_URI",
     "REPORT_FILE",
+    "REPORT_JSON",
     "VERIFIER_PUB",
+    "check_report_dir",
+    "is_report_dir",
     "policy_document",
     "verified_levels",
     "write_outputs",
@@ -44,8 +55,31 @@ POLICY_URI = "https://bitwright.dev/policies/rebuild-compare/v1"
 """The ``policy.uri`` of a rebuild's VSA; ``policy.digest`` pins the exact settings."""
 
 REPORT_FILE = "report.md"
+REPORT_JSON = "report.json"
+"""The report as ``--json`` prints it; also what marks a directory as a rebuild report."""
 VERIFIER_PUB = "verifier.pub"
 """The verifier's public key, copied beside the VSA so others can check it."""
+
+
+def is_report_dir(directory: Path) -> bool:
+    """Whether ``directory`` holds an earlier rebuild report of bitwright's."""
+    marker = directory / REPORT_JSON
+    try:
+        data = read_json_object(marker, "a rebuild report", hint="", limit=16 << 20)
+    except (OperationalError, VerificationFailed):
+        return False
+    return {"release", "verdict", "reproduced"} <= set(data)
+
+
+def check_report_dir(out: Path) -> Path:
+    """Return ``out`` resolved if a rebuild may write its report there (see the module doc).
+
+    Raises:
+        OperationalError: ``out`` is a file, someone else's directory or precious.
+    """
+    return check_output_dir(
+        out, what="rebuild report directory", is_own=is_report_dir, replace=True
+    )
 
 
 def policy_document(
@@ -132,4 +166,7 @@ def write_outputs(
     html_path = out / HTML_FILE
     write_text_atomic(html_path, rebuild_html(report))
     written["html"] = str(html_path)
+    written["json"] = str(out / REPORT_JSON)
+    final = {**report.to_json(), "outputs": dict(written)}
+    write_text_atomic(out / REPORT_JSON, json.dumps(final, indent=2, sort_keys=True) + "\n")
     return written

@@ -45,7 +45,8 @@ class RebuildReport:
         timings: step -> seconds.
         stage_only: the stage of a partial rebuild (``--stage``), else "".
         verification: the release verification's JSON (``bitwright verify``'s report).
-        outputs: written file kind -> path (``report``, ``vsa``, ``verifier_key``).
+        not_checked: what a partial rebuild did not rebuild or compare.
+        outputs: written file kind -> path (``report``, ``json``, ``vsa``, ``verifier_key``).
     """
 
     release: str
@@ -62,6 +63,7 @@ class RebuildReport:
     timings: dict[str, float] = field(default_factory=dict)
     stage_only: str = ""
     verification: dict[str, Any] = field(default_factory=dict)
+    not_checked: tuple[str, ...] = ()
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -78,6 +80,7 @@ class RebuildReport:
             "reason": self.reason,
             "commit": self.commit,
             "stage_only": self.stage_only or None,
+            "not_checked": list(self.not_checked),
             "first_divergent_stage": self.first_divergent,
             "stages": [s.to_json() for s in self.stages],
             "subjects": [s.to_json() for s in self.subjects],
@@ -118,6 +121,8 @@ def report_markdown(report: RebuildReport) -> str:
         lines += [f"- commit: `{report.commit}`"]
     if report.stage_only:
         lines += [f"- partial rebuild of stage `{report.stage_only}`"]
+    if report.not_checked:
+        lines += [f"- not rebuilt or compared: {', '.join(report.not_checked)}"]
     if report.first_divergent:
         lines += [f"- first divergent stage: `{report.first_divergent}`"]
     if report.workspace:

@@ -5,9 +5,9 @@
 * :mod:`.modelsig` -- the OpenSSF model signature (``model.sig``) over ``artifacts/``, which
   ``model_signing verify key`` accepts.
 
-CycloneDX's model and model-signing (which imports all of sigstore) take a third of a second
-to import, and a verifier often needs neither; so these names are imported on first use
-(:pep:`562`), reading a BOM from the light :mod:`._aibom_check`.
+CycloneDX's model takes a third of a second to import, and a verifier does not need it; so
+these names are imported on first use (:pep:`562`), reading a BOM from the light
+:mod:`._aibom_check`.
 """
 
 from typing import TYPE_CHECKING
@@ -24,7 +24,12 @@ if TYPE_CHECKING:
         flatten_metrics,
         validate_aibom,
     )
-    from bitwright.release.modelsig import MODEL_SIGNATURE_FILE, sign_model, verify_model
+    from bitwright.release.modelsig import (
+        MODEL_SIGNATURE_FILE,
+        check_model_bundle,
+        sign_model,
+        verify_model,
+    )
 
 __all__ = [
     "AIBOM_FILE",
@@ -33,6 +38,7 @@ __all__ = [
     "ReleasedFile",
     "aibom_subjects",
     "build_aibom",
+    "check_model_bundle",
     "flatten_metrics",
     "sign_model",
     "validate_aibom",
@@ -45,6 +51,9 @@ __getattr__, __dir__ = lazy_names(
         # Reading a BOM needs only the light _aibom_check (aibom re-exports the same objects).
         **dict.fromkeys(("AIBOM_FILE", "aibom_subjects", "validate_aibom"), "_aibom_check"),
         **dict.fromkeys(("ModelFacts", "ReleasedFile", "build_aibom", "flatten_metrics"), "aibom"),
-        **dict.fromkeys(("MODEL_SIGNATURE_FILE", "sign_model", "verify_model"), "modelsig"),
+        **dict.fromkeys(
+            ("MODEL_SIGNATURE_FILE", "check_model_bundle", "sign_model", "verify_model"),
+            "modelsig",
+        ),
     },
 )

@@ -12,9 +12,13 @@
       aibom.cdx.json             CycloneDX 1.6 ML-BOM
       model.sig                  OpenSSF model-signing bundle over artifacts/
       README.md                  how to verify and rebuild this release
+      release.intoto.json        DSSE: the release statement, every file above with its sha256
+      verdicts/*.intoto.json     VSAs of independent rebuilders, added later (own signatures)
 
 A provenance subject named ``release/model.safetensors`` is the file
-``artifacts/release/model.safetensors``.
+``artifacts/release/model.safetensors``. The release statement
+(:mod:`bitwright.attest.release_statement`) is also what marks a directory as a release of
+bitwright's own: ``release --force`` replaces nothing else.
 """
 
 from __future__ import annotations
@@ -79,3 +83,13 @@ class ReleaseLayout:
     def readme(self) -> Path:
         """How to verify and rebuild."""
         return self.root / "README.md"
+
+    @property
+    def statement(self) -> Path:
+        """The signed release statement: every file of the release and its sha256."""
+        return self.root / "release.intoto.json"
+
+    @property
+    def verdicts(self) -> Path:
+        """Verification summaries added later, each signed by its verifier."""
+        return self.root / "verdicts"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bitwright.model import BuildPins
+from bitwright.model import BuildPins, GitPin
+from bitwright.pins.source_signature import describe_signature
 
 __all__ = ["release_readme"]
 
@@ -25,12 +26,17 @@ def release_readme(
         or "- none"
     )
     link_lines = "\n".join(f"- `links/{name}`" for name in links)
-    image = f"{pins.container.image}@{pins.container.digest}"
-    rebuildable = "yes" if pins.git.rebuildable else "no: it was built from a dirty tree"
+    image = (
+        f"`{pins.container.image}@{pins.container.digest}`: every stage ran in it "
+        f"(enforced: {str(pins.container.enforced).lower()})"
+        if pins.container is not None
+        else "none: the stages ran sealed on the build host"
+    )
+    signed = describe_signature(pins.git.signature)
     return f"""# Release of {pins.git.remote_url} at {pins.git.commit}
 
 Built by bitwright: every stage of the DVC pipeline ran sealed and left a signed in-toto link;
-the provenance (SLSA v1) names the artifacts below. Rebuildable: {rebuildable}.
+the provenance (SLSA v1) names the artifacts below. Rebuildable: {_rebuildable(pins.git)}.
 
 ## Artifacts
 | file | sha256 |
@@ -38,20 +44,23 @@ the provenance (SLSA v1) names the artifacts below. Rebuildable: {rebuildable}.
 {files}
 
 ## Inputs
-- source: `{pins.git.remote_url}` at commit `{pins.git.commit}`
+- source: `{pins.git.remote_url}` at commit `{pins.git.commit}` ({signed})
 - data:
 {data}
-- build image: `{image}` (enforced: {pins.container.enforced})
+- build image: {image}
 
 ## Verify (no rebuild)
 Get the owner's public key from a channel you trust (the copy in `keys/{owner_pub}` is for
 convenience: a verifier never trusts keys that travel inside what it checks), then:
 
 ```sh
-bitwright verify . --key OWNER.pub
+bitwright verify . --key OWNER.pub --source-uri {pins.git.remote_url} --commit {pins.git.commit}
 in-toto-verify --layout root.layout --verification-keys OWNER.pub --link-dir links
 model_signing verify key artifacts --signature model.sig --public_key OWNER.pub
 ```
+
+`bitwright verify` checks every file of this directory: each one is listed with its sha256
+in `release.intoto.json`, signed by the owner; a file that is changed, missing or added fails.
 
 ## Rebuild and compare
 ```sh
@@ -66,4 +75,19 @@ tensor by tensor.
 - `root.layout`: the owner-signed in-toto layout; links:
 {link_lines}
 - `aibom.cdx.json`: CycloneDX 1.6 ML-BOM; `model.sig`: OpenSSF model signature over `artifacts/`
+- `release.intoto.json`: the release statement, a DSSE-signed in-toto Statement v1 whose
+  subjects are every other file of this directory
+- `verdicts/` (added later by `bitwright vsa add`): verification summaries of independent
+  rebuilders, each signed by its verifier and checked with their keys
 """
+
+
+def _rebuildable(git: GitPin) -> str:
+    if git.rebuildable:
+        return "yes"
+    shown = ", ".join(f"`{p}`" for p in git.dirty_paths[:5]) or "paths not recorded"
+    more = f" and {len(git.dirty_paths) - 5} more" if len(git.dirty_paths) > 5 else ""
+    return (
+        f"no: it was built with --allow-dirty from a work tree that differs from the commit "
+        f"({shown}{more}), so no one can fetch the exact source"
+    )

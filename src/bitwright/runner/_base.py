@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from bitwright.model.run import SandboxKind, SandboxReport
+from bitwright.runner.receipt import shim_argv
 from bitwright.runner.view import Bind, RepoView
 
 __all__ = ["SANDBOX_PRIVATE_DIR", "Sandbox"]
@@ -61,3 +64,22 @@ class Sandbox(ABC):
     @abstractmethod
     def report(self, *, strict: bool) -> SandboxReport:
         """Return what this sandbox enforces for a stage run in the given mode."""
+
+    def adapt_environment(self, env: Mapping[str, str]) -> dict[str, str]:
+        """Return the environment the stage really starts with (default: ``env`` itself).
+
+        A sandbox that runs the stage on other software (a container image) puts that
+        software's paths here, so the link records what the stage was given.
+        """
+        return dict(env)
+
+    def shim(self, argv: Sequence[str], receipt_fd: int) -> list[str]:
+        """Return ``argv`` started through the runner-receipt shim writing on ``receipt_fd``.
+
+        The default runs the shim with this process's Python, which the sandbox shows.
+        """
+        return shim_argv(argv, receipt_fd)
+
+    def running(self, writable: Sequence[Bind]) -> AbstractContextManager[None]:
+        """Surround the one run of the command that ``wrap`` returned (default: nothing)."""
+        return contextlib.nullcontext()

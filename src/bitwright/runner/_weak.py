@@ -1,4 +1,4 @@
-"""The weaker sandboxes: ``unshare -n`` (network only), none, and podman (not available yet).
+"""The weaker sandboxes: ``unshare -n`` (network only) and none.
 
 Neither ``unshare`` nor a plain run can make the repository read-only or hide files; their
 reports say so, and a stage run this way is recorded as such in its link.
@@ -18,7 +18,7 @@ from bitwright.model.run import SandboxKind, SandboxReport
 from bitwright.runner._base import Sandbox
 from bitwright.runner.view import Bind, RepoView
 
-__all__ = ["NoSandbox", "PodmanSandbox", "UnshareSandbox", "probe_unshare"]
+__all__ = ["NoSandbox", "UnshareSandbox", "probe_unshare"]
 
 # Brings loopback up inside the new network namespace (it starts down), then runs the stage.
 _LOOPBACK_UP = '"$0" link set lo up 2>/dev/null; exec "$@"'
@@ -122,58 +122,6 @@ class NoSandbox(Sandbox):
             repo_read_only=False,
             undeclared_hidden=False,
             env_cleared=False,
-        )
-
-
-class PodmanSandbox(Sandbox):
-    """Runs a stage in a container image pinned by digest (not available yet).
-
-    The plan: ``podman run --rm --network=none --read-only --env-file ...`` of
-    ``image@digest``, the view's visible paths as ``:ro`` volumes, the writable binds as
-    volumes, the environment passed whole; the report carries the image digest.
-
-    Args:
-        image: the image name (``registry/name``), without tag or digest.
-        digest: its manifest digest (``sha256:...``).
-    """
-
-    kind = SandboxKind.PODMAN
-    remaps = True
-
-    def __init__(self, image: str, digest: str) -> None:
-        self.image = image
-        self.digest = digest
-
-    @property
-    def reference(self) -> str:
-        """The image reference by digest: ``image@sha256:...``."""
-        return f"{self.image}@{self.digest}"
-
-    def wrap(
-        self,
-        argv: Sequence[str],
-        *,
-        view: RepoView,
-        writable: Sequence[Bind],
-        env: Mapping[str, str],
-        cwd: Path,
-        status_fd: int | None = None,
-    ) -> list[str]:
-        """Not available yet: raises OperationalError."""
-        raise OperationalError(
-            f"running stages in the container {self.reference} is not available yet",
-            hint="use the bubblewrap sandbox (apt-get install bubblewrap)",
-        )
-
-    def report(self, *, strict: bool) -> SandboxReport:
-        """What a podman run would enforce, with the image digest."""
-        return SandboxReport(
-            kind=self.kind,
-            network_cut=True,
-            repo_read_only=True,
-            undeclared_hidden=strict,
-            env_cleared=True,
-            container_digest=self.digest,
         )
 
 

@@ -30,7 +30,8 @@ from bitwright.errors import OperationalError, UsageError
 from bitwright.model.run import SandboxAllowances
 from bitwright.runner._base import Sandbox
 from bitwright.runner._bubblewrap import BubblewrapSandbox
-from bitwright.runner._weak import NoSandbox, PodmanSandbox, UnshareSandbox
+from bitwright.runner._podman import PodmanSandbox
+from bitwright.runner._weak import NoSandbox, UnshareSandbox
 from bitwright.runner.view import HIDDEN, Bind, is_under, out_parents
 
 __all__ = [
@@ -187,7 +188,8 @@ def with_network(sandbox: Sandbox, allowances: SandboxAllowances) -> Sandbox:
     """The sandbox for a stage: ``sandbox`` itself, or one that keeps the network if allowed.
 
     Raises:
-        OperationalError: the sandbox cannot keep the network (podman is not available yet).
+        OperationalError: the sandbox cannot keep the network (the container builder runs
+            every stage with ``--network=none``).
     """
     if not allowances.network:
         return sandbox
@@ -198,7 +200,8 @@ def with_network(sandbox: Sandbox, allowances: SandboxAllowances) -> Sandbox:
         return NoSandbox()
     if isinstance(sandbox, PodmanSandbox):
         raise OperationalError(
-            "a podman stage cannot be given the network yet",
-            hint="run it on the host (bubblewrap), or remove network = true from the config",
+            "the container builder runs every stage without network; a stage allowed the "
+            "network cannot run in the build image",
+            hint="build with --builder sandbox, or remove network = true from the config",
         )
     return sandbox

@@ -75,9 +75,12 @@ _PYTHON_RE = re.compile(r"python(\d+(\.\d+)?)?")
 _HINT_BROKEN = "the stage must only write receipts through bitwright's runner and stagekit"
 
 
-def shim_argv(argv: Sequence[str], fd: int) -> list[str]:
-    """Return the argv that records the runner receipt on ``fd``, then runs ``argv``."""
-    return [sys.executable, "-I", "-S", "-c", _SHIM, str(fd), *argv]
+def shim_argv(argv: Sequence[str], fd: int, python: str = sys.executable) -> list[str]:
+    """Return the argv that records the runner receipt on ``fd``, then runs ``argv``.
+
+    ``python`` is the interpreter that runs the shim (the standard library alone suffices).
+    """
+    return [python, "-I", "-S", "-c", _SHIM, str(fd), *argv]
 
 
 def is_python_command(argv: Sequence[str]) -> bool:

@@ -37,7 +37,6 @@ from bitwright.runner.receipt import (
     is_python_command,
     parse_runner_receipt,
     read_receipts,
-    shim_argv,
 )
 from bitwright.runner.trace import (
     CONFIRM_ENV,
@@ -102,6 +101,7 @@ def run_sealed(
     host_env: Mapping[str, str] | None = None,
     allowances: SandboxAllowances | None = None,
     variation: Variation | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> StageRun:
     """Run ``argv`` as ``stage``, sealed by ``sandbox``, and report what happened.
 
@@ -127,6 +127,8 @@ def run_sealed(
             :mod:`bitwright.runner.allowances`); recorded in the run.
         variation: differences from the normal run to apply (a nightly rebuild's): its
             variables, umask and host name (:mod:`bitwright.runner.variations`).
+        extra_env: further variables set by bitwright itself (a spot-check replay names its
+            request); they may not change a determinism variable.
 
     Returns:
         The run, whatever its exit status; see :func:`judge`.
@@ -167,6 +169,7 @@ def run_sealed(
             host_env,
             granted,
             variation,
+            extra_env,
         ),  # fmt: skip
         log_dir=log_dir,
         echo=echo,
@@ -210,6 +213,7 @@ class _Setup:
     host_env: Mapping[str, str] | None
     granted: SandboxAllowances
     variation: Variation | None
+    extra_env: Mapping[str, str] | None
 
 
 @dataclass(frozen=True)
@@ -244,8 +248,9 @@ def _run_privately(
         env = stage_environment(
             stage, repo=root, settings=setup.settings, source_date_epoch=setup.epoch,
             private=seen, host_env=setup.host_env, allowances=setup.granted,
+            extra=setup.extra_env,
         )  # fmt: skip
-        env = vary_environment(env, setup.variation, setup.settings)
+        env = sandbox.adapt_environment(vary_environment(env, setup.variation, setup.settings))
         umask = umask_of(setup.variation)
         umask = RUNNER_UMASK if umask is None else umask
         staging = OutputStaging.prepare(setup.view, scratch_in=log_dir if sandbox.remaps else None)
@@ -255,7 +260,7 @@ def _run_privately(
             )
             started_on, finished, finished_on = _run_wrapped(
                 sandbox,
-                shim_argv(argv, runner_receipt.fileno()),
+                sandbox.shim(argv, runner_receipt.fileno()),
                 view=setup.view,
                 writable=[*staging.binds(), *allowed, Bind(private, seen)],
                 env=env,
@@ -374,17 +379,18 @@ def _run_wrapped(
             channel.close()
         raise
     started_on = _now()
-    finished = run_logged(
-        command,
-        env=env,
-        cwd=host_cwd,
-        stdout_log=logs[0],
-        stderr_log=logs[1],
-        echo=echo,
-        channel=channel,
-        pass_fds=(receipt_fd,),
-        umask=umask,
-    )
+    with sandbox.running(writable):
+        finished = run_logged(
+            command,
+            env=env,
+            cwd=host_cwd,
+            stdout_log=logs[0],
+            stderr_log=logs[1],
+            echo=echo,
+            channel=channel,
+            pass_fds=(receipt_fd,),
+            umask=umask,
+        )
     return started_on, finished, _now()
 
 
@@ -397,6 +403,7 @@ def stage_environment(
     private: Path = SANDBOX_PRIVATE_DIR,
     host_env: Mapping[str, str] | None = None,
     allowances: SandboxAllowances | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The complete environment a run of ``stage`` starts with (before any variation).
 
@@ -409,6 +416,7 @@ def stage_environment(
             hook); :data:`SANDBOX_PRIVATE_DIR`, the same for every run, in a remapping sandbox.
         host_env: the caller's environment (see :func:`run_sealed`).
         allowances: the stage's allowances (the caller's variables it is passed).
+        extra: further variables set by bitwright itself (see :func:`run_sealed`).
     """
     toolchain = toolchain_paths(repo)
     variables = {*settings.environment(), *PROCESS_VARIABLES}
@@ -418,6 +426,7 @@ def stage_environment(
         home=private / "home",
         path_dirs=[str(Path(sys.prefix) / "bin")],
         extra={
+            **(extra or {}),
             RECEIPT_ENV: str(private / "receipt.jsonl"),
             TRACE_ENV: str(private / "trace"),
             TRACE_ROOT_ENV: str(repo),

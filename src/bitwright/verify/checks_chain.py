@@ -11,12 +11,15 @@ chain produced. A provenance that records the paths the project declared for rel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
-from bitwright.attest import read_link
+from pydantic import ValidationError
+
+from bitwright.attest.dsse import INTOTO_PAYLOAD_TYPE, verify_envelope
+from bitwright.attest.link import Link
 from bitwright.attest.provenance import external_parameters
 from bitwright.attest.statement import (
     BUILD_IMAGE,
@@ -26,11 +29,19 @@ from bitwright.attest.statement import (
     Statement,
 )
 from bitwright.errors import VerificationFailed
+from bitwright.fileio import load_json
+from bitwright.image import check_claimed_image
 from bitwright.model import BuildPins
-from bitwright.verify.checks_layout import TrustedLayout, final_steps, functionary_keys
+from bitwright.verify.checks_layout import (
+    TrustedLayout,
+    final_steps,
+    functionary_keys,
+    link_names,
+)
 from bitwright.verify.checks_provenance import describe_problems
+from bitwright.verify.material import ReleaseReader
 
-__all__ = ["check_dependencies"]
+__all__ = ["SignedLink", "check_dependencies", "parse_link", "signed_links"]
 
 _HINT = (
     "the provenance and the links describe different builds; the release was assembled "
@@ -39,7 +50,16 @@ _HINT = (
 
 
 @dataclass(frozen=True)
-class _SignedLink:
+class SignedLink:
+    """A link whose signature an authorized functionary of its step made.
+
+    Attributes:
+        file: its file name in ``links/``.
+        stage: its step.
+        payload: the link (in-toto v0.9 JSON).
+        pins: the build pins it records.
+    """
+
     file: str
     stage: str
     payload: dict[str, Any]
@@ -47,18 +67,21 @@ class _SignedLink:
 
 
 def check_dependencies(
-    statement: Statement, trusted: TrustedLayout, links_dir: Path
-) -> tuple[None, str]:
+    statement: Statement, trusted: TrustedLayout, reader: ReleaseReader
+) -> tuple[tuple[SignedLink, ...], str]:
     """Check that the provenance's dependencies and subjects agree with every signed link.
+
+    Returns:
+        The signed links, for later steps (a rebuild compares with them).
 
     Raises:
         VerificationFailed: a link is not signed by a functionary of its step or records
             no pins, or a commit, data snapshot, image, package lock, params digest or final
             product disagrees (the first disagreement is named).
     """
-    links = _signed_links(trusted, links_dir)
+    links = signed_links(trusted, reader)
     if not links:
-        raise VerificationFailed(f"{links_dir} holds no link of a step of the layout", hint=_HINT)
+        raise VerificationFailed("links/ holds no link of a step of the layout", hint=_HINT)
     problems: list[str] = []
     for link in links:
         problems.extend(_pin_problems(statement, link))
@@ -66,37 +89,68 @@ def check_dependencies(
     problems.extend(_product_problems(statement, trusted, links))
     if problems:
         raise VerificationFailed(describe_problems(problems), hint=_HINT)
-    return None, (
+    image = check_claimed_image(statement, {link.file: link.payload for link in links})
+    return links, (
         f"commit, data, image, packages and params agree with {len(links)} link(s); "
-        "subjects are the final stages' products"
+        f"subjects are the final stages' products; {image}"
     )
 
 
-def _signed_links(trusted: TrustedLayout, links_dir: Path) -> list[_SignedLink]:
-    found: list[_SignedLink] = []
-    paths = sorted(links_dir.glob("*.link")) if links_dir.is_dir() else []
-    for path in paths:
-        stage = path.name.rsplit(".", 2)[0]
+def signed_links(trusted: TrustedLayout, reader: ReleaseReader) -> tuple[SignedLink, ...]:
+    """Read every link of a step of the layout, checking its functionary's signature.
+
+    Raises:
+        VerificationFailed: a link is not a signed in-toto link of its step, or records no
+            readable pins.
+        OperationalError: a link cannot be read.
+    """
+    found: list[SignedLink] = []
+    for name in link_names(reader):
+        file = PurePosixPath(name).name
+        stage = file.rsplit(".", 2)[0]
         keys = functionary_keys(trusted.layout, stage)
         if not keys:
             continue  # not a step of the layout: the byproducts check names it
-        payload, _ = read_link(path, keys=keys)
-        if payload["name"] != stage:
+        payload = _link_payload(reader, name, keys)
+        if payload.get("name") != stage:
             raise VerificationFailed(
-                f"links/{path.name} is the link of stage {payload['name']!r}, not {stage!r}",
+                f"{name} is the link of stage {str(payload.get('name'))[:80]!r}, not {stage!r}",
                 hint=_HINT,
             )
         try:
             pins = BuildPins.from_json(payload["environment"]["pins"])
         except (KeyError, TypeError, ValueError) as exc:
             raise VerificationFailed(
-                f"links/{path.name} records no readable pins ({exc})", hint=_HINT
+                f"{name} records no readable pins ({str(exc)[:200]})", hint=_HINT
             ) from None
-        found.append(_SignedLink(path.name, stage, payload, pins))
-    return found
+        found.append(SignedLink(file, stage, payload, pins))
+    return tuple(found)
 
 
-def _pin_problems(statement: Statement, link: _SignedLink) -> list[str]:
+def _link_payload(reader: ReleaseReader, name: str, keys: list[Any]) -> dict[str, Any]:
+    payload = verify_envelope(
+        reader.envelope(name), keys, payload_type=INTOTO_PAYLOAD_TYPE, source=name
+    )
+    return parse_link(payload, source=name, max_depth=reader.limits.json_depth)
+
+
+def parse_link(payload: bytes, *, source: str, max_depth: int) -> dict[str, Any]:
+    """Parse an (authenticated) link payload, depth-checked; return its JSON.
+
+    Raises:
+        VerificationFailed: not JSON, nested too deeply, or not an in-toto link.
+    """
+    hint = "the link is damaged; take the release again"
+    document = load_json(payload, source=source, hint=hint, max_depth=max_depth)
+    try:
+        data: dict[str, Any] = Link.model_validate(document).to_json()
+    except ValidationError as exc:
+        problem = str(exc).splitlines()[0][:300]
+        raise VerificationFailed(f"{source} is not an in-toto link: {problem}", hint=hint) from None
+    return data
+
+
+def _pin_problems(statement: Statement, link: SignedLink) -> list[str]:
     where = f"links/{link.file}"
     pins = link.pins
     problems: list[str] = []
@@ -107,7 +161,7 @@ def _pin_problems(statement: Statement, link: _SignedLink) -> list[str]:
             f"the provenance names {str(commit)[:12]}"
         )
     image = _digest(statement, BUILD_IMAGE, "sha256")
-    if pins.container.digest.removeprefix("sha256:") != image:
+    if (pins.container.digest.removeprefix("sha256:") if pins.container else None) != image:
         problems.append(f"{where} pins another build image than the provenance")
     if pins.environment.packages_sha256 != _digest(statement, PYTHON_PACKAGES, "sha256"):
         problems.append(f"{where} pins another Python package lock than the provenance")
@@ -125,7 +179,7 @@ def _pin_problems(statement: Statement, link: _SignedLink) -> list[str]:
     return problems
 
 
-def _params_problems(statement: Statement, link: _SignedLink) -> list[str]:
+def _params_problems(statement: Statement, link: SignedLink) -> list[str]:
     params = external_parameters(statement).params
     where = f"links/{link.file}"
     problems: list[str] = []
@@ -142,7 +196,7 @@ def _params_problems(statement: Statement, link: _SignedLink) -> list[str]:
 
 
 def _product_problems(
-    statement: Statement, trusted: TrustedLayout, links: list[_SignedLink]
+    statement: Statement, trusted: TrustedLayout, links: tuple[SignedLink, ...]
 ) -> list[str]:
     selection = external_parameters(statement).release
     if selection is not None:
@@ -170,7 +224,7 @@ def _product_problems(
 
 
 def _selected_product_problems(
-    statement: Statement, links: list[_SignedLink], selection: ReleaseSelection
+    statement: Statement, links: Sequence[SignedLink], selection: ReleaseSelection
 ) -> list[str]:
     """Subjects are exactly the products of any stage inside the declared release paths."""
 

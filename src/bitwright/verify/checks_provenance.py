@@ -10,28 +10,34 @@ happen to hold.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from bitwright.attest import INTOTO_PAYLOAD_TYPE, keyid8, read_envelope
-from bitwright.attest.dsse import read_json_object
-from bitwright.attest.provenance import parse_statement
+from bitwright.attest.dsse import INTOTO_PAYLOAD_TYPE
+from bitwright.attest.keys import keyid8
+from bitwright.attest.provenance import PROVENANCE_FILE, parse_statement
 from bitwright.attest.statement import LAYOUT_BYPRODUCT, Statement
 from bitwright.attest.trust import TrustPolicy, verify_attestation
-from bitwright.digest import sha256_file
 from bitwright.errors import VerificationFailed
 from bitwright.model import Sha256
-from bitwright.release.layout import ReleaseLayout
+from bitwright.verify.checks_layout import LAYOUT_FILE, link_names
+from bitwright.verify.material import ReleaseReader
 
-__all__ = ["check_byproducts", "check_provenance_signature", "check_subjects", "describe_problems"]
+__all__ = [
+    "BUNDLE_FILE",
+    "check_byproducts",
+    "check_provenance_signature",
+    "check_subjects",
+    "describe_problems",
+]
 
+BUNDLE_FILE = "provenance.sigstore.json"
 _LINK_PREFIX = "links/"
 _REFETCH = "the release was altered after it was signed; do not use it, take it again"
 
 
-def check_provenance_signature(
-    release: ReleaseLayout, policy: TrustPolicy
-) -> tuple[Statement, str]:
+def check_provenance_signature(reader: ReleaseReader, policy: TrustPolicy) -> tuple[Statement, str]:
     """Check that a trusted signer signed the provenance; parse its Statement.
 
     A sigstore bundle is checked when the policy trusts identities, the bare DSSE envelope
@@ -42,26 +48,27 @@ def check_provenance_signature(
         VerificationFailed: a malformed file, a signature no trusted signer made, nothing the
             policy can check it with, or a Statement this version does not understand.
     """
-    envelope_path, bundle_path = release.provenance, release.provenance_bundle
+    has_envelope, has_bundle = reader.exists(PROVENANCE_FILE), reader.exists(BUNDLE_FILE)
     envelope: dict[str, Any] | None = None
     bundle: dict[str, Any] | None = None
-    if bundle_path.is_file() and policy.identities:
-        source = bundle_path
-        bundle = read_json_object(bundle_path, "a sigstore bundle", hint=_REFETCH)
-        if envelope_path.is_file():
+    if has_bundle and policy.identities:
+        source = BUNDLE_FILE
+        bundle = _object(reader.json(BUNDLE_FILE, "a sigstore bundle", hint=_REFETCH), source)
+        if has_envelope:
             # A keyless envelope has no keyids: it is compared with the bundle's, not parsed.
-            envelope = read_json_object(envelope_path, "a DSSE envelope", hint=_REFETCH)
-    elif envelope_path.is_file() and policy.keys and not bundle_path.is_file():
-        source = envelope_path
-        envelope = read_envelope(envelope_path)
+            envelope = _object(
+                reader.json(PROVENANCE_FILE, "a DSSE envelope", hint=_REFETCH), PROVENANCE_FILE
+            )
+    elif has_envelope and policy.keys and not has_bundle:
+        source = PROVENANCE_FILE
+        envelope = reader.envelope(PROVENANCE_FILE)
     else:
-        keyless = bundle_path.is_file()
         raise VerificationFailed(
-            f"{bundle_path if keyless else envelope_path} is signed "
-            f"{'keyless (sigstore)' if keyless else 'with a key'} and you trust no "
-            f"{'identity' if keyless else 'key'} to check it",
+            f"{BUNDLE_FILE if has_bundle else PROVENANCE_FILE} is signed "
+            f"{'keyless (sigstore)' if has_bundle else 'with a key'} and you trust no "
+            f"{'identity' if has_bundle else 'key'} to check it",
             hint="pass the keyless signer (--identity ID --issuer URL)"
-            if keyless
+            if has_bundle
             else "pass the owner's public key (--key PUB)",
         )
     verified = verify_attestation(
@@ -69,14 +76,20 @@ def check_provenance_signature(
         bundle=bundle,
         policy=policy,
         expected_payload_type=INTOTO_PAYLOAD_TYPE,
-        source=str(source),
+        source=source,
     )
-    statement = parse_statement(verified.payload, source=str(source))
+    statement = parse_statement(verified.payload, source=source)
     signer = keyid8(verified.signer_id) if verified.method == "key" else verified.signer_id
     return statement, (
-        f"{source.name} signed by trusted {verified.method} {signer}; "
+        f"{source} signed by trusted {verified.method} {signer}; "
         f"{len(statement.subject)} subject(s)"
     )
+
+
+def _object(value: Any, source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise VerificationFailed(f"{source} is not a JSON object", hint=_REFETCH)
+    return value
 
 
 def check_subjects(statement: Statement, artifacts: Mapping[str, Sha256]) -> tuple[None, str]:
@@ -109,7 +122,7 @@ def check_subjects(statement: Statement, artifacts: Mapping[str, Sha256]) -> tup
     return None, f"{len(subjects)} artifact(s) match the signed subjects"
 
 
-def check_byproducts(statement: Statement, release: ReleaseLayout) -> tuple[None, str]:
+def check_byproducts(statement: Statement, reader: ReleaseReader) -> tuple[None, str]:
     """Check that the byproducts name exactly the files in ``links/`` with their bytes' sha256.
 
     The layout's digest is checked too when the provenance records it.
@@ -126,29 +139,31 @@ def check_byproducts(statement: Statement, release: ReleaseLayout) -> tuple[None
         if item.name == LAYOUT_BYPRODUCT:
             layout_digest = digest
         elif item.name is not None and item.name.startswith(_LINK_PREFIX):
-            claimed[item.name.removeprefix(_LINK_PREFIX)] = digest
+            claimed[item.name] = digest
     if not claimed:
         raise VerificationFailed(
             "the provenance records no link byproducts", hint="this build left no stage links"
         )
-    on_disk = {p.name: p for p in release.links.iterdir()} if release.links.is_dir() else {}
+    on_disk = set(link_names(reader))
     problems: list[str] = []
     for name, digest in sorted(claimed.items()):
-        path = on_disk.get(name)
-        if path is None:
-            problems.append(f"links/{name} is recorded by the provenance but missing")
-        elif not path.is_file() or sha256_file(path) != digest:
-            problems.append(f"links/{name} is not the link the provenance records")
+        if name not in on_disk:
+            problems.append(f"{name} is recorded by the provenance but missing")
+        elif _sha256(reader.read(name)) != digest:
+            problems.append(f"{name} is not the link the provenance records")
     problems.extend(
-        f"links/{name} is not recorded by the provenance"
-        for name in sorted(set(on_disk) - set(claimed))
+        f"{name} is not recorded by the provenance" for name in sorted(on_disk - set(claimed))
     )
-    if layout_digest is not None and sha256_file(release.layout) != layout_digest:
-        problems.append(f"{release.layout.name} is not the layout the provenance records")
+    if layout_digest is not None and _sha256(reader.read(LAYOUT_FILE)) != layout_digest:
+        problems.append(f"{LAYOUT_FILE} is not the layout the provenance records")
     if problems:
         raise VerificationFailed(describe_problems(problems), hint=_REFETCH)
     layout_note = " and the layout" if layout_digest is not None else ""
     return None, f"{len(claimed)} link(s){layout_note} match the recorded byproducts"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def describe_problems(problems: list[str]) -> str:

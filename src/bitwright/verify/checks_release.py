@@ -1,76 +1,94 @@
 """The release's own files: the AI BOM agrees with the artifacts, the model signature holds.
 
-Neither file is needed to trust the artifacts (the signed provenance covers them), so a
-release without one skips its check. What a release carries is checked, though: a BOM that
-claims other digests, or a model signature that does not verify with a trusted key, fails.
-OpenSSF model-signing verifies ECDSA keys only and reads a PEM file, so each trusted ECDSA
-key is written to a private temporary file in turn; keys in the release's ``keys/`` are
-never used. model-signing (and the sigstore it imports) is loaded only when there is a
-signature to check with such a key.
+A release carries both by default and the verifier requires them (``--allow-missing``
+accepts a release without one, with a warning). A BOM that claims other digests, or a
+model signature that does not verify with a trusted key, fails. The model signature is
+checked with :func:`bitwright.release.check_model_bundle` against each trusted ECDSA key
+(OpenSSF model-signing signs with ECDSA keys only), from the digests of ``artifacts/``
+verify has already computed; keys in the release's ``keys/`` are never used.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
-from bitwright.attest import keyid8
-from bitwright.attest.keys import SSlibKey
-from bitwright.errors import VerificationFailed
+from bitwright.attest.keys import SSlibKey, keyid8
+from bitwright.errors import KeyProblem, VerificationFailed
 from bitwright.model import Sha256
-from bitwright.release import aibom_subjects, validate_aibom
-from bitwright.release.layout import ReleaseLayout
+from bitwright.release import check_model_bundle
+from bitwright.verify._aibom_worker import AibomCheckProcess, parse_aibom
 from bitwright.verify._run import SkipCheck
 from bitwright.verify.checks_provenance import describe_problems
+from bitwright.verify.material import ReleaseReader
 
-__all__ = ["check_aibom", "check_model_signature", "prepare_release_checks"]
+__all__ = [
+    "AIBOM_FILE",
+    "MODEL_SIGNATURE_FILE",
+    "check_aibom",
+    "check_model_signature",
+    "parse_aibom",
+    "require_file",
+]
 
+AIBOM_FILE = "aibom.cdx.json"
+MODEL_SIGNATURE_FILE = "model.sig"
 _ARTIFACTS_PREFIX = "artifacts/"
+_ALLOW = "--allow-missing accepts a release without it"
+_RETAKE = "take the whole release again; 'bitwright release' writes it"
 
 
-def prepare_release_checks(release: ReleaseLayout) -> None:
-    """Import what the model signature check needs (model-signing takes ~0.5 s to import).
+def require_file(reader: ReleaseReader, name: str, *, allow_missing: bool) -> None:
+    """Fail (or, when ``allow_missing``, skip) a check whose file the release lacks.
 
-    The verifier calls this while the artifacts are still being hashed; the check imports
-    the same itself when it was not called.
+    Raises:
+        SkipCheck: the file is missing and ``allow_missing``.
+        VerificationFailed: the file is missing.
     """
-    if release.model_signature.is_file():
-        import bitwright.release.modelsig  # noqa: F401
+    if reader.exists(name):
+        return
+    if allow_missing:
+        raise SkipCheck(f"the release has no {name} ({_ALLOW})")
+    raise VerificationFailed(
+        f"the release has no {name}, which it must carry ({_ALLOW})", hint=_RETAKE
+    )
 
 
 def check_aibom(
-    release: ReleaseLayout, artifacts: Callable[[], Mapping[str, Sha256]]
+    reader: ReleaseReader,
+    artifacts: Callable[[], Mapping[str, Sha256]],
+    *,
+    allow_missing: bool = False,
+    child: AibomCheckProcess | None = None,
 ) -> tuple[None, str]:
     """Check the AI BOM against the CycloneDX 1.6 schema and its file digests against artifacts.
 
     The BOM names model files by their path under ``artifacts/`` (a leading ``artifacts/``
     is accepted too). ``artifacts`` gives the digests of ``artifacts/``; it is called only
-    after the schema check, so that check overlaps hashing still under way.
+    after the schema check, so that check overlaps hashing still under way. ``child`` is
+    the same check already started in a child process on the same bytes (a command's
+    other core), whose answer is used instead.
 
     Raises:
-        SkipCheck: the release has no AI BOM.
-        VerificationFailed: the BOM is not valid CycloneDX, or a file it lists is missing
-            from ``artifacts/`` or has another sha256.
+        SkipCheck: the release has no AI BOM and ``allow_missing``.
+        VerificationFailed: no AI BOM, the BOM is not valid CycloneDX, or a file it lists is
+            missing from ``artifacts/`` or has another sha256.
+        OperationalError: the BOM cannot be read or is larger than the limit.
     """
-    path = release.aibom
-    if not path.is_file():
-        raise SkipCheck(f"the release has no {path.name}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise VerificationFailed(f"{path} is not UTF-8 text", hint="take it again") from exc
-    validate_aibom(text)
+    require_file(reader, AIBOM_FILE, allow_missing=allow_missing)
+    data = reader.read(AIBOM_FILE, limit=reader.limits.aibom_bytes)
+    if child is not None:
+        claimed = child.result()
+    else:
+        claimed = parse_aibom(data, max_depth=reader.limits.json_depth)
     problems: list[str] = []
-    claimed = aibom_subjects(text)
     digests = artifacts()
     for name, digest in sorted(claimed.items()):
         relative = name if name in digests else name.removeprefix(_ARTIFACTS_PREFIX)
         actual = digests.get(relative)
         if actual is None:
-            problems.append(f"{path.name} lists {name}, which is not in artifacts/")
+            problems.append(f"{AIBOM_FILE} lists {name}, which is not in artifacts/")
         elif actual != digest:
-            problems.append(f"{path.name} gives {name} another sha256 than artifacts/{relative}")
+            problems.append(f"{AIBOM_FILE} gives {name} another sha256 than artifacts/{relative}")
     if problems:
         raise VerificationFailed(
             describe_problems(problems), hint="the BOM does not describe these artifacts"
@@ -79,37 +97,47 @@ def check_aibom(
 
 
 def check_model_signature(
-    release: ReleaseLayout, keys: tuple[SSlibKey, ...], artifacts: Mapping[str, Sha256]
+    reader: ReleaseReader,
+    keys: tuple[SSlibKey, ...],
+    artifacts: Mapping[str, Sha256],
+    *,
+    allow_missing: bool = False,
 ) -> tuple[None, str]:
     """Check ``model.sig`` over ``artifacts/`` with each trusted ECDSA key until one verifies.
 
     ``artifacts`` holds the digests of ``artifacts/`` the verifier just computed; files are
-    not read a second time (a file not among them is hashed).
+    not read a second time.
 
     Raises:
-        SkipCheck: the release has no model signature, or no trusted key is ECDSA.
-        VerificationFailed: no trusted key verifies it (the most telling reason is given).
+        SkipCheck: the release has no model signature and ``allow_missing``.
+        VerificationFailed: no model signature, no trusted ECDSA key, or no trusted key
+            verifies it (the most telling reason is given).
+        OperationalError: the signature cannot be read or is larger than the limit.
     """
-    signature = release.model_signature
-    if not signature.is_file():
-        raise SkipCheck(f"the release has no {signature.name}")
+    require_file(reader, MODEL_SIGNATURE_FILE, allow_missing=allow_missing)
+    data = reader.read(MODEL_SIGNATURE_FILE)
     usable = [k for k in keys if k.keytype == "ecdsa" and "public" in k.keyval]
     if not usable:
-        raise SkipCheck("no trusted ECDSA key: OpenSSF model-signing verifies ECDSA keys only")
-    from bitwright.release import verify_model
-
+        raise VerificationFailed(
+            f"no trusted key can check {MODEL_SIGNATURE_FILE}: OpenSSF model-signing "
+            "verifies ECDSA keys only",
+            hint="pass the owner's ECDSA public key (--key)",
+        )
     failures: list[VerificationFailed] = []
-    with tempfile.TemporaryDirectory(prefix="bitwright-verify-") as scratch:
-        for key in usable:
-            pem = Path(scratch) / f"{keyid8(key)}.pub"
-            pem.write_text(key.keyval["public"], encoding="ascii")
-            try:
-                verify_model(release.artifacts, signature, pem, digests=artifacts)
-            except VerificationFailed as exc:
-                message = exc.message.replace(str(pem), f"trusted key {keyid8(key)}")
-                failures.append(VerificationFailed(message, hint=exc.hint))
-                continue
-            return None, f"{signature.name} verifies with trusted key {keyid8(key)}"
+    for key in usable:
+        try:
+            check_model_bundle(
+                data,
+                str(key.keyval["public"]).encode(),
+                artifacts,
+                source=MODEL_SIGNATURE_FILE,
+                key_name=f"trusted key {keyid8(key)}",
+                max_depth=reader.limits.json_depth,
+            )
+        except (VerificationFailed, KeyProblem) as exc:
+            failures.append(VerificationFailed(exc.message, hint=exc.hint))
+            continue
+        return None, f"{MODEL_SIGNATURE_FILE} verifies with trusted key {keyid8(key)}"
     # "made with another key" says least: prefer what a key that did sign found wrong.
     telling = [f for f in failures if "made with another key" not in f.message] or failures
     raise telling[0]

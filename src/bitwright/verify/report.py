@@ -1,31 +1,39 @@
 """The outcome of ``bitwright verify``: one named result per check, and the verdict over them.
 
 Check names are a contract: the CLI prints them, scripts read them from ``--json`` and tests
-match them. A release verifies when no check failed and every mandatory check passed; the
-optional checks (the AI BOM, the model signature) may be skipped when the release does not
-carry their file or the verifier holds no key they can use.
+match them. A release verifies when no check failed and every required check passed: all of
+them but ``binding`` (which runs when the verifier states what it expects) and, with
+``--allow-missing``, the AI BOM and the model signature.
+
+Beside the checks the report says what was released (:class:`SourceFacts`: source, commit,
+builder, build time, a dirty tree, a signed commit) and warnings for a human.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "AIBOM",
+    "BINDING",
     "BYPRODUCTS",
     "CHECK_NAMES",
+    "COVERAGE",
     "DEPENDENCIES",
     "IN_TOTO",
     "LAYOUT_EXPIRY",
     "LAYOUT_SIGNATURE",
     "MANDATORY_CHECKS",
     "MODEL_SIGNATURE",
+    "OPTIONAL_FILE_CHECKS",
     "PROVENANCE_SIGNATURE",
+    "RELEASE_STATEMENT",
     "SUBJECTS",
     "CheckResult",
     "CheckStatus",
+    "SourceFacts",
     "VerifyReport",
 ]
 
@@ -36,8 +44,11 @@ PROVENANCE_SIGNATURE = "provenance-signature"
 SUBJECTS = "subjects"
 BYPRODUCTS = "byproducts"
 DEPENDENCIES = "dependencies"
+RELEASE_STATEMENT = "release-statement"
+COVERAGE = "coverage"
 AIBOM = "aibom"
 MODEL_SIGNATURE = "model-signature"
+BINDING = "binding"
 
 CHECK_NAMES = (
     LAYOUT_SIGNATURE,
@@ -47,13 +58,19 @@ CHECK_NAMES = (
     SUBJECTS,
     BYPRODUCTS,
     DEPENDENCIES,
+    RELEASE_STATEMENT,
+    COVERAGE,
     AIBOM,
     MODEL_SIGNATURE,
+    BINDING,
 )
-"""Every check, in the order ``verify_release`` runs and reports them."""
+"""Every check, in the order ``verify_release`` reports them."""
 
-MANDATORY_CHECKS = CHECK_NAMES[:7]
-"""The checks that must pass for a release to verify (the rest may be skipped)."""
+MANDATORY_CHECKS = CHECK_NAMES[:11]
+"""The checks that must pass for a release to verify by default (``binding`` may be skipped)."""
+
+OPTIONAL_FILE_CHECKS = (AIBOM, MODEL_SIGNATURE)
+"""The checks ``--allow-missing`` lets a release skip when it lacks their file."""
 
 
 class CheckStatus(StrEnum):
@@ -82,22 +99,71 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class SourceFacts:
+    """What the trusted provenance says was released, for a human to judge.
+
+    Attributes:
+        repository: the source repository URI.
+        commit: the commit built.
+        builder: ``runDetails.builder.id``.
+        started_on: RFC 3339 start of the build ("" when not recorded).
+        finished_on: RFC 3339 end of the build ("" when not recorded).
+        dirty: whether the tree differed from the commit (``--allow-dirty``).
+        dirty_paths: the paths that differed.
+        signature: the source commit's git signature, in words ("unsigned", "ssh
+            signature by SHA256:...").
+    """
+
+    repository: str
+    commit: str
+    builder: str
+    started_on: str
+    finished_on: str
+    dirty: bool
+    dirty_paths: tuple[str, ...]
+    signature: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The facts as the ``source`` object of ``--json``."""
+        return {
+            "repository": self.repository,
+            "commit": self.commit,
+            "builder": self.builder,
+            "started_on": self.started_on,
+            "finished_on": self.finished_on,
+            "dirty": self.dirty,
+            "dirty_paths": list(self.dirty_paths),
+            "rebuildable": not self.dirty,
+            "signature": self.signature,
+        }
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     """Every check's result for one release.
 
     Attributes:
         release: the release directory checked.
         checks: the results, in :data:`CHECK_NAMES` order.
+        required: the checks that must pass (see :data:`MANDATORY_CHECKS`).
+        source: what the trusted provenance says was released (None when untrusted).
+        warnings: what a human should know although the checks passed.
+        trusted: the authenticated material later steps may build on (``rebuild``): not
+            part of the JSON report.
     """
 
     release: str
     checks: tuple[CheckResult, ...]
+    required: tuple[str, ...] = MANDATORY_CHECKS
+    source: SourceFacts | None = None
+    warnings: tuple[str, ...] = ()
+    trusted: Any = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
-        """Whether the release verifies: nothing failed and every mandatory check passed."""
+        """Whether the release verifies: nothing failed and every required check passed."""
         passed = {c.name for c in self.checks if c.status is CheckStatus.PASSED}
-        return self.first_failure is None and passed.issuperset(MANDATORY_CHECKS)
+        return self.first_failure is None and passed.issuperset(self.required)
 
     @property
     def first_failure(self) -> CheckResult | None:
@@ -119,4 +185,12 @@ class VerifyReport:
                 {"name": c.name, "status": c.status.value, "detail": c.detail, "hint": c.hint}
                 for c in self.checks
             ],
+            "source": self.source.to_json() if self.source is not None else None,
+            "warnings": list(self.warnings),
         }
+
+    @property
+    def missing_required(self) -> tuple[str, ...]:
+        """Required checks that did not pass (skipped ones included)."""
+        passed = {c.name for c in self.checks if c.status is CheckStatus.PASSED}
+        return tuple(name for name in self.required if name not in passed)

@@ -49,9 +49,12 @@ def make_pins() -> BuildPins:
         container=ContainerPin(
             image="ghcr.io/example/build:1",
             digest="sha256:" + sha("image"),
-            containerfile_sha256=sha("Containerfile"),
-            enforced=False,
-            how="host",
+            archive_sha256=sha("image archive"),
+            archive_md5="0123456789abcdef0123456789abcdef",
+            archive_size=1_013_575_680,
+            remote_url="s3://bucket/dvc",
+            enforced=True,
+            how="podman",
         ),
         determinism=DeterminismSettings(),
         environment=EnvironmentPin(
@@ -150,9 +153,7 @@ def make_dirty_gpu_pins() -> BuildPins:
                 nfiles=1,
             ),
         ),
-        container=dataclasses.replace(
-            pins.container, digest="sha256:" + "0" * 64, enforced=False, how="host (bubblewrap)"
-        ),
+        container=None,  # a sandboxed-host build names no image
         environment=dataclasses.replace(
             pins.environment,
             cuda="12.8",

@@ -53,14 +53,23 @@ def test_second_keygen_refuses_and_force_replaces(tmp_path: Path) -> None:
     assert (tmp_path / "k" / "owner.key").read_bytes() != before
 
 
-def test_ed25519_with_json_output(tmp_path: Path) -> None:
-    result = _keygen(tmp_path, "--out", "k", "--type", "ed25519", "--name", "ci", "--json")
+def test_json_output_names_the_pair(tmp_path: Path) -> None:
+    result = _keygen(tmp_path, "--out", "k", "--name", "ci", "--json")
 
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["scheme"] == "ed25519"
+    assert data["scheme"] == "ecdsa-sha2-nistp256"
     assert data["public_key"] == str(Path("k") / "ci.pub")
     assert load_public_key(tmp_path / "k" / "ci.pub").keyid == data["keyid"]
+
+
+def test_a_key_type_that_cannot_release_is_refused_with_the_reason(tmp_path: Path) -> None:
+    result = _keygen(tmp_path, "--type", "ed25519")
+
+    assert result.returncode == 2
+    assert "model-signing 1.1 makes with ECDSA keys only" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / ".bitwright").exists()
 
 
 def test_usage_errors_exit_2_without_writing(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ import base64
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from bitwright.attest.provenance import (
 )
 from bitwright.attest.statement import SandboxSummary, Statement, statement_bytes
 from bitwright.errors import OperationalError, UsageError, VerificationFailed
-from bitwright.model import BuildPins, SandboxKind, SandboxReport, Sha256
+from bitwright.model import BuildPins, SandboxKind, SandboxReport, Sha256, SourceSignature
 from bitwright.pins import BUILD_TYPE, builder_id
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -412,3 +413,18 @@ def test_any_changed_value_is_parsed_or_refused_with_one_line(
         assert "\n" not in err.message
     else:
         assert parsed.to_json() == data  # accepted only if nothing was lost or added
+
+
+def test_a_signed_source_commit_is_recorded_and_read_back() -> None:
+    pins = make_pins()
+    signature = SourceSignature("ssh", "SHA256:abc", base64.b64encode(b"tree 0\n").decode())
+    signed = replace(pins, git=replace(pins.git, signature=signature))
+
+    internal = internal_parameters(parse_statement(statement_bytes(_statement(signed))))
+
+    assert internal.source_signature is not None
+    assert (internal.source_signature.kind, internal.source_signature.signer) == (
+        "ssh",
+        "SHA256:abc",
+    )
+    assert internal_parameters(_statement(pins)).source_signature is None

@@ -19,7 +19,7 @@ from bitwright.attest.provenance import (
 from bitwright.attest.statement import statement_bytes
 from bitwright.errors import VerificationFailed
 from bitwright.model import SandboxAllowances, SandboxKind, SandboxReport
-from bitwright.verify.checks_chain import _selected_product_problems, _SignedLink
+from bitwright.verify.checks_chain import SignedLink, _selected_product_problems
 
 OPEN = SandboxReport(SandboxKind.BUBBLEWRAP, False, True, False, True)
 
@@ -69,9 +69,9 @@ def test_an_unknown_field_in_the_recorded_allowances_is_refused() -> None:
         parse_statement(json.dumps(data).encode())
 
 
-def _link(stage: str, products: dict[str, str]) -> _SignedLink:
+def _link(stage: str, products: dict[str, str]) -> SignedLink:
     payload = {"products": {p: {"sha256": d} for p, d in products.items()}}
-    return _SignedLink(f"{stage}.1a2b3c4d.link", stage, payload, make_pins())
+    return SignedLink(f"{stage}.1a2b3c4d.link", stage, payload, make_pins())
 
 
 def test_subjects_must_be_exactly_the_products_inside_the_release_paths() -> None:

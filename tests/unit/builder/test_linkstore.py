@@ -39,7 +39,7 @@ ENV = {"SOURCE_DATE_EPOCH": "1700000000", "PATH": "/usr/bin"}
 PINS = BuildPins(
     git=GitPin("1" * 40, 1_700_000_100, "/repo", source_date_epoch=1_700_000_000),
     data=(DataPin("data/raw", "d" * 32, H, 10, 1),),
-    container=ContainerPin("img", "sha256:" + "c" * 64, H, False, "host"),
+    container=None,
     determinism=DeterminismSettings(),
     environment=EnvironmentPin("CPython 3.11", ("torch==2.13.0",), H, "Linux", "x86_64", "cpu", H),
     params_sha256={"params.yaml": H},
@@ -93,6 +93,12 @@ def test_a_link_of_another_commit_is_attested_again_when_nothing_else_moved() ->
 
 
 OTHER_DATA = dataclasses.replace(PINS, data=(dataclasses.replace(PINS.data[0], sha256="e" * 64),))
+IN_IMAGE = dataclasses.replace(
+    PINS,
+    container=ContainerPin(
+        "localhost/build:1", "sha256:" + "c" * 64, H, "0" * 32, 1, "", True, "podman"
+    ),
+)
 STALE = {
     "another stage": (_now(spec=dataclasses.replace(SPEC, name="test")), "another stage's"),
     "another command": (
@@ -113,6 +119,7 @@ STALE = {
         "determinism settings",
     ),
     "other pinned data": (_now(pins=OTHER_DATA), "other pins (data)"),
+    "now in a build image": (_now(pins=IN_IMAGE), "other pins (container)"),
 }
 
 

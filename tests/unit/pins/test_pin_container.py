@@ -1,119 +1,131 @@
-"""pin_container: the build image from containers/images.lock, refused when the lock is stale."""
+"""The image lock: its format round-trips, and a stale, placeholder or hostile lock is refused."""
 
 from __future__ import annotations
 
-import re
+import dataclasses
+import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bitwright.errors import OperationalError
-from bitwright.pins import LOCK_PATH, UNBUILT_DIGEST, pin_container
-from bitwright.pins.container import NO_IMAGE
+from bitwright.model.digests import Sha256
+from bitwright.pins import LOCK_PATH, pin_container
+from bitwright.pins.container import (
+    DebianPackage,
+    ImageLock,
+    PythonWheel,
+    read_image_lock,
+    recipe_sha256,
+    render_image_lock,
+    write_image_lock,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
-DIGEST = "sha256:" + "ab" * 32
+RECIPE = "containers/image.toml"
+
+
+def sha(char: str) -> Sha256:
+    return Sha256(char * 64)
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A repository holding a copy of this project's Containerfile, relock.py and lock."""
+    """A repository with a recipe and a lock written for it."""
     (tmp_path / "containers").mkdir()
-    for name in ("Containerfile", "relock.py", "images.lock"):
-        shutil.copy2(ROOT / "containers" / name, tmp_path / "containers" / name)
+    shutil.copy2(ROOT / RECIPE, tmp_path / RECIPE)
+    write_image_lock(tmp_path, lock_entry(recipe_sha256(tmp_path, RECIPE)))
     return tmp_path
 
 
-def relock(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(repo / "containers/relock.py"), *args],
-        capture_output=True,
-        text=True,
-        check=False,
+def lock_entry(recipe_digest: str, digest: str = "sha256:" + "ab" * 32) -> ImageLock:
+    return ImageLock(
+        name="localhost/bitwright-build:py3.11-bookworm",
+        digest=digest,
+        recipe=RECIPE,
+        recipe_sha256=Sha256(recipe_digest),
+        archive_sha256=sha("c"),
+        archive_md5="d" * 32,
+        archive_size=1234,
+        debian=(DebianPackage("libc6", "2.36-9+deb12u14", "amd64", sha("e")),),
+        python=(PythonWheel("torch", "2.13.0+cpu", "torch-2.13.0-cp311-cp311-x.whl", sha("f")),),
     )
 
 
-def test_this_repositorys_lock_matches_its_containerfile() -> None:
-    pin = pin_container(ROOT, enforced=False, how="host (bubblewrap)")
-    assert (pin.enforced, pin.how) == (False, "host (bubblewrap)")
+def test_this_repositorys_lock_pins_a_real_image_for_its_recipe() -> None:
+    pin = pin_container(ROOT)
     assert pin.digest.startswith("sha256:") and len(pin.digest) == 71
-    assert relock(ROOT, "--check").returncode == 0
+    assert pin.digest != "sha256:" + "0" * 64
+    assert (pin.enforced, pin.how) == (True, "podman")
+    lock = read_image_lock(ROOT)
+    assert {p.package for p in lock.debian} >= {"python3", "libc6"}
+    assert {w.name for w in lock.python} >= {"torch", "numpy", "safetensors", "pyyaml"}
 
 
-def test_relocked_digest_is_pinned_and_can_be_enforced(repo: Path) -> None:
-    assert relock(repo, "--digest", DIGEST).returncode == 0
-    pin = pin_container(repo, enforced=True, how="podman")
-    assert (pin.digest, pin.enforced, pin.how) == (DIGEST, True, "podman")
-    assert pin.image == "localhost/bitwright-build:py3.11-bookworm"
+def test_lock_round_trips_byte_for_byte(repo: Path) -> None:
+    text = (repo / LOCK_PATH).read_text()
+    entry = read_image_lock(repo)
+    assert render_image_lock({"build": entry}) == text
+    pin = pin_container(repo)
+    assert (pin.digest, pin.archive_md5, pin.archive_size) == (entry.digest, "d" * 32, 1234)
 
 
-def test_edited_containerfile_is_refused_until_relocked(repo: Path) -> None:
-    containerfile = repo / "containers/Containerfile"
-    containerfile.write_text(containerfile.read_text() + "RUN true\n")
-    with pytest.raises(OperationalError, match="Containerfile changed since") as caught:
-        pin_container(repo, enforced=False, how="host")
-    assert "relock" in caught.value.hint
-    assert relock(repo, "--check").returncode == 1
-    assert relock(repo, "--unbuilt").returncode == 0
-    assert pin_container(repo, enforced=False, how="host").digest == UNBUILT_DIGEST
-
-
-def test_unbuilt_image_cannot_be_enforced(repo: Path) -> None:
-    assert relock(repo, "--unbuilt").returncode == 0
-    with pytest.raises(OperationalError, match="never built"):
-        pin_container(repo, enforced=True, how="podman")
-
-
-def test_base_must_be_the_containerfiles_from(repo: Path) -> None:
-    lock = repo / LOCK_PATH
-    text = lock.read_text()
-    other = "docker.io/library/python:3.11-slim-bookworm@sha256:" + "ef" * 32
-    lock.write_text(re.sub(r'base = "[^"]*"', f'base = "{other}"', text))
-    with pytest.raises(OperationalError, match="not built FROM the locked base"):
-        pin_container(repo, enforced=False, how="host")
-
-
-def test_missing_lock_means_no_image_on_the_host(repo: Path) -> None:
-    (repo / LOCK_PATH).unlink()
-    pin = pin_container(repo, enforced=False, how="host (bubblewrap)")
-    assert (pin.image, pin.digest, pin.enforced) == (NO_IMAGE, UNBUILT_DIGEST, False)
-    assert pin.how == "host (bubblewrap)"
-
-
-def test_missing_lock_cannot_be_enforced(repo: Path) -> None:
-    (repo / LOCK_PATH).unlink()
-    with pytest.raises(OperationalError, match="no image lock") as caught:
-        pin_container(repo, enforced=True, how="podman")
-    assert "containers/README.md" in caught.value.hint
-
-
-def test_dangling_lock_link_is_not_taken_for_no_lock(repo: Path) -> None:
-    lock = repo / LOCK_PATH
-    lock.unlink()
-    lock.symlink_to(repo / "elsewhere.lock")
-    with pytest.raises(OperationalError, match="image lock .* is missing"):
-        pin_container(repo, enforced=False, how="host")
+def test_edited_recipe_is_refused_until_rebuilt(repo: Path) -> None:
+    (repo / RECIPE).write_text((repo / RECIPE).read_text() + "\n# one more line\n")
+    with pytest.raises(OperationalError, match="changed since") as caught:
+        pin_container(repo)
+    assert "--update" in caught.value.hint
 
 
 @pytest.mark.parametrize(
-    ("edit", "message"),
+    ("edit", "problem"),
     [
-        (lambda t: t.replace("schema = 1", "schema = 2"), "unsupported schema 2"),
-        (lambda t: t.replace('digest = "sha256:', 'digest = "md5:'), "not a sha256:<64 hex>"),
-        (lambda t: t.replace("[images.build]", "[images.gpu]"), r"no \[images.build\] entry"),
-        (lambda t: t.replace("containerfile = ", "containerfile_path = "), "containerfile is"),
-        (lambda t: t + "[[broken", "unreadable image lock"),
-        (lambda t: t.replace('"containers/Containerfile"', '"../Containerfile"'), "inside the"),
+        (lambda t: t.replace('"sha256:' + "ab" * 32, '"sha256:' + "0" * 64), "all zeros"),
+        (lambda t: t.replace("digest = ", "digests = "), "digest is missing"),
+        (lambda t: t.replace('"sha256:' + "ab" * 32, '"sha256:abc'), "manifest digest"),
+        (lambda t: t.replace("schema = 2", "schema = 1"), "unsupported schema"),
+        (lambda t: t.replace(f'recipe = "{RECIPE}"', 'recipe = "../etc/passwd"'), "inside"),
+        (lambda t: t.replace("archive_size = 1234", "archive_size = -1"), "positive"),
+        (lambda t: t.replace('"libc6"', '"../x"'), "package name"),
+        (lambda t: t.replace("[images.build]", "[images.other]"), r"no \[images\.build\]"),
+        (lambda t: t + "\nbad = " + "[" * 50_000 + "]" * 50_000 + "\n", "nested too deeply"),
+        (lambda t: t.replace("schema", "sch\x00ema"), "unreadable"),
     ],
 )
-def test_malformed_lock_is_an_operational_error(
-    repo: Path, edit: Callable[[str], str], message: str
-) -> None:
+def test_malformed_or_placeholder_lock_is_refused(repo: Path, edit, problem: str) -> None:  # type: ignore[no-untyped-def]
     lock = repo / LOCK_PATH
     lock.write_text(edit(lock.read_text()))
-    with pytest.raises(OperationalError, match=message):
-        pin_container(repo, enforced=False, how="host")
+    with pytest.raises(OperationalError, match=problem):
+        pin_container(repo)
+
+
+def test_missing_lock_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(OperationalError, match="is missing") as caught:
+        pin_container(tmp_path)
+    assert "bitwright image build" in caught.value.hint
+
+
+def test_lock_that_is_a_fifo_a_symlink_out_or_huge_is_refused(repo: Path, tmp_path: Path) -> None:
+    lock = repo / LOCK_PATH
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.lock"
+    shutil.copy2(lock, outside)
+    lock.unlink()
+    lock.symlink_to(outside)
+    with pytest.raises(OperationalError, match="symbolic link"):
+        pin_container(repo)
+    lock.unlink()
+    os.mkfifo(lock)
+    with pytest.raises(OperationalError, match="FIFO"):
+        pin_container(repo)
+    lock.unlink()
+    lock.write_text("#" * (5 << 20))
+    with pytest.raises(OperationalError, match="more than"):
+        pin_container(repo)
+
+
+def test_writing_one_role_keeps_the_others(repo: Path) -> None:
+    other = dataclasses.replace(read_image_lock(repo), digest="sha256:" + "cd" * 32)
+    write_image_lock(repo, other, role="gpu")
+    assert read_image_lock(repo, "gpu").digest == "sha256:" + "cd" * 32
+    assert read_image_lock(repo).digest == "sha256:" + "ab" * 32

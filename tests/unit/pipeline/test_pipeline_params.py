@@ -84,30 +84,30 @@ def test_repository_params_file_is_current() -> None:
 def test_stale_file_is_refused_after_a_config_change(repo: Path) -> None:
     write_params_file(repo)
     train = repo / "configs" / "train" / "default.yaml"
-    train.write_text(train.read_text().replace("epochs: 40", "epochs: 41"))
-    with pytest.raises(UsageError) as caught:
+    train.write_text(train.read_text().replace("lr: 0.05", "lr: 0.04"))
+    with pytest.raises(OperationalError) as caught:
         check_params_file(repo)
     assert "params.yaml" in caught.value.message
     assert "stale" in caught.value.message
-    assert "epochs: 40" in caught.value.message  # the first differing line is shown
+    assert "lr: 0.05" in caught.value.message  # the first differing line is shown
     assert "bitwright params --write" in caught.value.hint
 
 
 def test_hand_edited_file_is_refused(repo: Path) -> None:
     path = write_params_file(repo)
     path.write_text(path.read_text().replace("lr: 0.05", "lr: 0.5"))
-    with pytest.raises(UsageError, match="stale"):
+    with pytest.raises(OperationalError, match="stale"):
         check_params_file(repo)
 
 
 def test_file_without_header_is_refused(repo: Path) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump({"train": {"epochs": 40}}))
-    with pytest.raises(UsageError, match="not generated"):
+    with pytest.raises(OperationalError, match="not generated"):
         check_params_file(repo)
 
 
 def test_missing_file_is_a_usage_error(repo: Path) -> None:
-    with pytest.raises(UsageError, match="params.yaml: missing") as caught:
+    with pytest.raises(OperationalError, match="params.yaml: missing") as caught:
         check_params_file(repo)
     assert "bitwright params --write" in caught.value.hint
 

@@ -14,7 +14,7 @@ import pytest
 
 import bitwright.pipeline.params as params
 from bitwright.digest import DigestCache
-from bitwright.errors import UsageError
+from bitwright.errors import OperationalError
 from bitwright.pipeline import check_params_file, write_params_file
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -118,10 +118,10 @@ def test_new_config_file_recomposes(repo: Path, memo: Path, composed: list[str])
 def test_stale_file_is_refused_despite_a_memo(repo: Path, memo: Path) -> None:
     check_params_file(repo, memo=memo)
     train = repo / "configs" / "train" / "default.yaml"
-    train.write_text(train.read_text().replace("epochs: 40", "epochs: 41"))
-    with pytest.raises(UsageError, match="stale"):
+    train.write_text(train.read_text().replace("lr: 0.05", "lr: 0.04"))
+    with pytest.raises(OperationalError, match="stale"):
         check_params_file(repo, memo=memo)
-    with pytest.raises(UsageError, match="stale"):  # and it stays refused
+    with pytest.raises(OperationalError, match="stale"):  # and it stays refused
         check_params_file(repo, memo=memo)
 
 
@@ -140,7 +140,7 @@ def test_edited_params_file_is_refused_despite_a_memo(
     check_params_file(repo, memo=memo)
     path = repo / "params.yaml"
     path.write_text(edit(path.read_text()))
-    with pytest.raises(UsageError, match="stale"):
+    with pytest.raises(OperationalError, match="stale"):
         check_params_file(repo, memo=memo)
     assert len(composed) == 2
 
@@ -184,7 +184,7 @@ def test_corrupt_memo_does_not_let_a_stale_file_pass(repo: Path, memo: Path) -> 
     memo.write_text("corrupt\n")
     path = repo / "params.yaml"
     path.write_text(path.read_text().replace("lr: 0.05", "lr: 0.5"))
-    with pytest.raises(UsageError, match="stale"):
+    with pytest.raises(OperationalError, match="stale"):
         check_params_file(repo, memo=memo)
     assert memo.read_text() == "corrupt\n"
 
@@ -201,7 +201,7 @@ def test_memo_written_only_after_a_passing_check(repo: Path, memo: Path) -> None
     path = repo / "params.yaml"
     current = path.read_text()
     path.write_text(current.replace("lr: 0.05", "lr: 0.5"))
-    with pytest.raises(UsageError, match="stale"):
+    with pytest.raises(OperationalError, match="stale"):
         check_params_file(repo, memo=memo)
     assert not memo.exists()
     path.write_text(current)
@@ -220,5 +220,5 @@ def test_environment_dependent_configs_are_not_memoized(
     check_params_file(repo, memo=memo)
     assert not memo.exists()
     monkeypatch.setenv("BITWRIGHT_TEST_TAG", "second")
-    with pytest.raises(UsageError, match="stale"):
+    with pytest.raises(OperationalError, match="stale"):
         check_params_file(repo, memo=memo)

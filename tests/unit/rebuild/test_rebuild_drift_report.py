@@ -39,7 +39,9 @@ ENV = EnvironmentPin(
     cpu_flags_sha256=sha("avx2 fma"),
     torch="2.13.0",
 )
-CONTAINER = ContainerPin("ghcr.io/x/build:1", "sha256:" + sha("image"), sha("cf"), False, "host")
+CONTAINER = ContainerPin(
+    "ghcr.io/x/build:1", "sha256:" + sha("image"), sha("archive"), "0" * 32, 1, "", True, "podman"
+)
 
 
 def statement() -> Statement:
@@ -124,3 +126,20 @@ def test_markdown_report_shows_verdict_stages_tensors_and_drift() -> None:
     assert "- CPU model: built with 'A', here 'B'" in text
     assert report.to_json()["first_divergent_stage"] == "train"
     assert not report.reproduced
+
+
+def test_the_build_image_drifts_by_digest_and_by_where_the_stages_run() -> None:
+    st = statement()
+    _, internal = dvc_parameters(st)
+    other = dataclasses.replace(CONTAINER, digest="sha256:" + sha("other image"))
+    lines = environment_drift(
+        st, internal, environment=ENV, container=other, sandbox=SandboxKind.NONE
+    )
+    assert lines == (
+        f"build image ghcr.io/x/build:1: built with {CONTAINER.digest}, the checkout pins "
+        f"{other.digest}",
+    )
+    on_host = environment_drift(
+        st, internal, environment=ENV, container=None, sandbox=SandboxKind.NONE
+    )
+    assert on_host == ("the build ran inside its image; this rebuild runs on the host",)

@@ -8,9 +8,9 @@ import pytest
 from runner_project import Project
 from test_runner_sealing import CONNECT
 
-from bitwright.errors import UsageError
+from bitwright.errors import OperationalError, UsageError
 from bitwright.model import SandboxAllowances
-from bitwright.runner import BubblewrapSandbox, NoSandbox, UnshareSandbox
+from bitwright.runner import BubblewrapSandbox, NoSandbox, PodmanSandbox, UnshareSandbox
 from bitwright.runner.allowances import check_allowances, with_network
 
 WRITE_DVC_TMP = """
@@ -136,3 +136,10 @@ def test_allowances_that_would_break_the_seal_are_refused(
 def test_allowed_paths_are_normalized() -> None:
     checked = check_allowances("config", SandboxAllowances(writable=("./logs/", "logs")))
     assert checked.writable == ("logs",)
+
+
+def test_a_container_stage_is_never_given_the_network() -> None:
+    podman = PodmanSandbox("localhost/build:py3.11", "sha256:" + "a" * 64, "/usr/bin/podman")
+    assert with_network(podman, SandboxAllowances()) is podman
+    with pytest.raises(OperationalError, match="without network"):
+        with_network(podman, SandboxAllowances(network=True))

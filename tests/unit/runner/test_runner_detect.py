@@ -8,7 +8,7 @@ import pytest
 
 from bitwright.errors import OperationalError
 from bitwright.model import SandboxKind
-from bitwright.runner import BubblewrapSandbox, NoSandbox, PodmanSandbox, detect_sandbox
+from bitwright.runner import BubblewrapSandbox, NoSandbox, detect_sandbox
 from bitwright.runner._bubblewrap import probe_bubblewrap
 from bitwright.runner._weak import probe_unshare
 
@@ -42,11 +42,3 @@ def test_asking_for_a_missing_bubblewrap_says_how_to_get_it() -> None:
     with pytest.raises(OperationalError, match="bubblewrap") as err:
         detect_sandbox(SandboxKind.BUBBLEWRAP)
     assert "apt-get install bubblewrap" in err.value.hint
-
-
-def test_podman_is_not_available_yet() -> None:
-    with pytest.raises(OperationalError, match="not available yet"):
-        detect_sandbox(SandboxKind.PODMAN)
-    sandbox = PodmanSandbox("ghcr.io/acme/build", "sha256:" + "a" * 64)
-    assert sandbox.reference == "ghcr.io/acme/build@sha256:" + "a" * 64
-    assert sandbox.report(strict=False).container_digest == "sha256:" + "a" * 64

@@ -53,7 +53,6 @@ from bitwright.builder.provenance import confirmed_settings
 from bitwright.digest import digest_artifacts, sha256_file, tree_sha256
 from bitwright.model import (
     BuildPins,
-    ContainerPin,
     DataPin,
     DeterminismSettings,
     EnvironmentPin,
@@ -66,6 +65,7 @@ from bitwright.model import (
 from bitwright.pins import builder_id
 from bitwright.release import ModelFacts, build_aibom, flatten_metrics, sign_model
 from bitwright.release.layout import ReleaseLayout
+from bitwright.release.seal import seal_release
 
 __all__ = [
     "COMMIT",
@@ -78,6 +78,7 @@ __all__ = [
     "make_release",
     "payload_of",
     "resign_provenance",
+    "seal",
     "signed_vsa",
 ]
 
@@ -255,13 +256,7 @@ def _pins(repo: Path, params: bytes) -> BuildPins:
                 remote_url="/srv/dvc-store",
             ),
         ),
-        container=ContainerPin(
-            "ghcr.io/example/build:1",
-            "sha256:" + _sha(b"image"),
-            _sha(b"Containerfile"),
-            False,
-            "host (bubblewrap)",
-        ),
+        container=None,
         determinism=DeterminismSettings(),
         environment=EnvironmentPin(
             python="CPython 3.11.9",
@@ -357,6 +352,17 @@ def _assemble(
     layout.aibom.write_text(_aibom(release, subjects), encoding="utf-8")
     sign_model(layout.artifacts, owner.private_path, layout.model_signature)
     layout.readme.write_text("# tiny release\n\nbitwright verify . --key OWNER.pub\n")
+    seal(release)
+
+
+def seal(release: Release) -> None:
+    """Sign the release statement over every file now in the release (the owner's key)."""
+    seal_release(
+        release.root,
+        release.keys.owner_signer(),
+        repository=release.pins.git.remote_url,
+        commit=release.pins.git.commit,
+    )
 
 
 def _aibom(release: Release, subjects: dict[str, str]) -> str:

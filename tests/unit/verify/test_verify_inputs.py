@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -137,16 +138,24 @@ MANDATORY = (
     "subjects",
     "byproducts",
     "dependencies",
+    "release-statement",
+    "coverage",
+    "aibom",
+    "model-signature",
 )
 
 
-def test_report_is_ok_only_when_every_mandatory_check_passed() -> None:
+def test_report_is_ok_only_when_every_required_check_passed() -> None:
     passed = [(n, CheckStatus.PASSED) for n in MANDATORY]
-    optional_skipped = [("aibom", CheckStatus.SKIPPED), ("model-signature", CheckStatus.SKIPPED)]
+    binding_skipped = ("binding", CheckStatus.SKIPPED)
+    files_skipped = [("aibom", CheckStatus.SKIPPED), ("model-signature", CheckStatus.SKIPPED)]
 
-    assert _report(*passed, *optional_skipped).ok
-    assert not _report(*passed[:-1], ("dependencies", CheckStatus.SKIPPED)).ok
-    assert not _report(*passed, ("aibom", CheckStatus.FAILED)).ok
+    assert _report(*passed, binding_skipped).ok
+    assert not _report(*passed[:-2], *files_skipped).ok
+    relaxed = dataclasses.replace(_report(*passed[:-2], *files_skipped), required=MANDATORY[:-2])
+    assert relaxed.ok
+    assert not _report(*passed[:-1], ("model-signature", CheckStatus.FAILED)).ok
+    assert not _report(*passed, ("binding", CheckStatus.FAILED)).ok
     assert not _report().ok
 
 
@@ -163,3 +172,19 @@ def test_report_json_lists_checks_in_order_with_the_first_failure() -> None:
     assert data["first_failure"] == "in-toto"
     assert [c["status"] for c in data["checks"]] == ["passed", "failed", "failed"]
     assert json.loads(json.dumps(data)) == data
+
+
+def test_release_checks_its_own_keyless_provenance_and_everything_else(
+    keyless: tuple[Release, Path],
+) -> None:
+    from bitwright.verify import check_candidate
+
+    release, _ = keyless
+    owner = release.policy().keys[0]
+
+    check_candidate(release.root, owner, release.statement)  # trusted as the build's own
+    with pytest.raises(OperationalError, match=r"would not verify \(provenance-signature: "):
+        check_candidate(release.root, owner, None)  # no identity to check the bundle with
+    release.layout.readme.write_text("# altered\n")
+    with pytest.raises(OperationalError, match=r"would not verify \(coverage: README.md"):
+        check_candidate(release.root, owner, release.statement)

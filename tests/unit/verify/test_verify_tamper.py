@@ -24,6 +24,7 @@ from release_factory import (
     make_release,
     payload_of,
     resign_provenance,
+    seal,
 )
 
 from bitwright.attest import canonical_json, load_public_key, sign_envelope
@@ -53,7 +54,9 @@ def test_honest_release_passes_every_check(release: Release) -> None:
 
     assert report.ok, report.first_failure
     assert [c.name for c in report.checks] == list(CHECK_NAMES)
-    assert set(_status(report).values()) == {CheckStatus.PASSED}
+    statuses = _status(report)
+    assert statuses.pop("binding") is CheckStatus.SKIPPED  # nothing expected
+    assert set(statuses.values()) == {CheckStatus.PASSED}
     assert "3 step(s) verified by in-toto" in _detail(report, "in-toto")
 
 
@@ -321,31 +324,51 @@ def test_owner_signed_model_the_chain_never_produced_fails_dependencies(release:
     )
 
 
-def test_aibom_claiming_other_digests_fails_aibom(release: Release) -> None:
+@pytest.mark.parametrize("resealed", [False, True], ids=["as-altered", "resealed-by-owner"])
+def test_aibom_claiming_other_digests_fails(release: Release, resealed: bool) -> None:
     bom = json.loads(release.layout.aibom.read_text())
     (model,) = [c for c in bom["components"] if c["type"] == "machine-learning-model"]
     for item in model["components"]:
         item["hashes"][0]["content"] = "ef" * 32
     release.layout.aibom.write_text(json.dumps(bom))
+    if resealed:
+        seal(release)  # even the owner's own signature does not make a wrong BOM right
 
     report = _verify(release)
 
     assert report.first_failure is not None
-    assert report.first_failure.name == "aibom"
+    assert report.first_failure.name == ("aibom" if resealed else "coverage")
+    assert _status(report)["aibom"] is CheckStatus.FAILED
     assert not report.ok
 
 
 @pytest.mark.parametrize("name", ["aibom.cdx.json", "model.sig"])
-def test_optional_files_missing_are_skipped_and_the_release_still_verifies(
-    release: Release, name: str
-) -> None:
+def test_a_missing_aibom_or_model_sig_fails_unless_allowed(release: Release, name: str) -> None:
     (release.root / name).unlink()
+    seal(release)
 
-    report = _verify(release)
+    strict = _verify(release)
+    relaxed = _verify(release, allow_missing=True)
 
-    skipped = [c for c in report.checks if c.status is CheckStatus.SKIPPED]
-    assert [c.detail for c in skipped] == [f"the release has no {name}"]
-    assert report.ok
+    assert strict.first_failure is not None
+    assert f"the release has no {name}" in strict.first_failure.detail
+    assert not strict.ok
+    skipped = [c for c in relaxed.checks if c.status is CheckStatus.SKIPPED and c.name != "binding"]
+    assert [c.detail for c in skipped] == [
+        f"the release has no {name} (--allow-missing accepts a release without it)"
+    ]
+    assert relaxed.ok
+    assert any("accepted with --allow-missing" in w for w in relaxed.warnings)
+
+
+def test_a_file_deleted_after_release_fails_coverage(release: Release) -> None:
+    release.layout.model_signature.unlink()
+
+    report = _verify(release, allow_missing=True)
+
+    assert report.first_failure is not None
+    assert report.first_failure.name == "coverage"
+    assert "model.sig is listed by release.intoto.json but missing" in (report.first_failure.detail)
 
 
 def test_a_trusted_stranger_key_beside_the_owners_changes_nothing(release: Release) -> None:
