@@ -54,6 +54,7 @@ systemd needed), events in a file (no journald needed)."""
 BITWRIGHT_IN_IMAGE = "/opt/bitwright"
 IMAGE_PYTHON = "/usr/bin/python3"
 """The image's interpreter, which runs the runner-receipt shim in a container stage."""
+_HOSTNAME = "bitwright"
 _RECEIPT_FD_INSIDE = 3  # podman --preserve-fds=1 passes exactly descriptor 3
 """Where bitwright's own package is mounted read-only in the container (on PYTHONPATH)."""
 
@@ -191,6 +192,7 @@ class PodmanSandbox(Sandbox):
         """The image's programs first, bitwright's package on ``PYTHONPATH`` after the hook."""
         adapted = dict(env)
         adapted["PATH"] = ":".join(SYSTEM_PATH)
+        adapted["HOSTNAME"] = _HOSTNAME  # podman sets it from --hostname: declared, not a surprise
         hook = env.get("PYTHONPATH", "")
         adapted["PYTHONPATH"] = f"{hook}:{BITWRIGHT_IN_IMAGE}" if hook else BITWRIGHT_IN_IMAGE
         return dict(sorted(adapted.items()))
@@ -219,7 +221,7 @@ class PodmanSandbox(Sandbox):
         args = [*podman_command(self.executable), "run", "--rm", "--pull=never"]
         args += [f"--name={self._container}", "--log-driver=none", "--network=none"]
         args += ["--read-only", "--cap-drop=all", "--security-opt=no-new-privileges"]
-        args += ["--hostname=bitwright", "--unsetenv-all", *_ulimits(), *self._userns()]
+        args += [f"--hostname={_HOSTNAME}", "--unsetenv-all", *_ulimits(), *self._userns()]
         for pattern in _GPU_DEVICES:
             args += [f"--device={node}" for node in sorted(glob.glob(pattern))]
         args += [m.flag() for m in plan_mounts(view, writable)]
