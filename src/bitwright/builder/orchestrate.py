@@ -335,7 +335,7 @@ def _attach_stored_links(
     """
     store = LinkStore(paths.link_store)
     signer = load_signer(Path(context.key_path))
-    remaps = detect_sandbox(context.sandbox).remaps
+    sandbox = detect_sandbox(context.sandbox, image=context.pins.container)
     config = load_project_config(paths.repo)
     attached: list[str] = []
     missing: list[str] = []
@@ -356,16 +356,18 @@ def _attach_stored_links(
             continue
         environment = (
             recorded_environment(
-                stage_environment(
-                    spec,
-                    repo=paths.repo,
-                    settings=context.pins.determinism,
-                    source_date_epoch=context.pins.git.epoch,
-                    allowances=allowances,
+                sandbox.adapt_environment(
+                    stage_environment(
+                        spec,
+                        repo=paths.repo,
+                        settings=context.pins.determinism,
+                        source_date_epoch=context.pins.git.epoch,
+                        allowances=allowances,
+                    )
                 ),
                 allowances,
             )
-            if remaps
+            if sandbox.remaps
             else None
         )
         now = StageNow(
