@@ -8,19 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+from bitwright.model import DeterminismSettings
+
 BIN = Path(sys.executable).parent
 """The virtual environment's ``bin``: its bitwright, dvc and python."""
 
-SEALED_ENV = {
-    "PYTHONHASHSEED": "0",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_CBWR": "AVX2,STRICT",
-    "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
-    "TZ": "UTC",
-}
-"""The determinism variables a sealed stage starts with, for the plain runs compared with it."""
+SEALED_ENV = {**DeterminismSettings().environment(), "TZ": "UTC"}
+"""The determinism variables a sealed stage starts with (the CPU kernel path among them), for
+the plain runs compared with it."""
 
 
 def bench_env() -> dict[str, str]:

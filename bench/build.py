@@ -4,8 +4,8 @@ Two clones of this repository at HEAD are made in a temporary directory. One run
 ``bitwright build --force`` (every stage sealed, receipts checked, links signed, layout and
 provenance written); the other runs ``dvc repro --force`` of the same ``dvc.yaml`` with the
 ``bitwright stage run NAME --`` wrappers removed, in the same determinism environment (one
-thread, the same MKL and hash settings), so both do the same training work. Each is run
-``--repeat`` times after a warm-up; the best time of each is compared.
+thread, the same MKL, hash and CPU kernel path settings), so both do the same training work.
+Each is run ``--repeat`` times after a warm-up; the best time of each is compared.
 
     .venv/bin/python bench/build.py [--repeat 3]
 

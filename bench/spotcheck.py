@@ -56,14 +56,14 @@ def run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, 
 
 def stage_env(clone: Path) -> dict[str, str]:
     """The sealed determinism environment, for a training run outside the sandbox."""
-    from bitwright.model import DeterminismSettings, to_jsonable
+    from bitwright.model import DeterminismSettings
 
     settings = DeterminismSettings()
     return {
         "PATH": f"{BIN}:/usr/bin:/bin",
         "HOME": str(clone),
         "PYTHONDONTWRITEBYTECODE": "1",
-        "BITWRIGHT_DETERMINISM": json.dumps(to_jsonable(settings)),
+        "BITWRIGHT_DETERMINISM": json.dumps(settings.to_json()),
         **settings.environment(),
     }
 

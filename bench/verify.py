@@ -146,7 +146,7 @@ def main() -> None:
     if bool(args.release) != bool(args.key):
         parser.error("--release and --key go together")
     env = bench_env()
-    from bitwright.attest.keys import load_public_key
+    from bitwright.attest import load_public_key
     from bitwright.attest.trust import TrustPolicy
     from bitwright.verify import verify_release
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from bitwright import stagekit
 
 settings = stagekit.begin()
-stagekit.used_device("cpu")
 
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -46,9 +45,9 @@ def per_class(confusion: list[list[int]]) -> dict[str, dict[str, Any]]:
 def main() -> None:
     """Run the stage."""
     params = common.load_params()
-    common.checked_seed(params, settings.seed)
+    seed = common.checked_seed(params, settings.seed)
     num_classes = int(params["model"]["num_classes"])
-    model = common.build_model(params["model"], seed=0)  # the weights are loaded below
+    model = common.build_model(params["model"], seed)  # the weights are loaded below
     model.load_state_dict(common.load_tensors(common.MODEL_FILE), strict=True)
     model.eval()
     test = common.load_tensors(common.TEST_FILE)

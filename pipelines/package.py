@@ -10,7 +10,6 @@ from __future__ import annotations
 from bitwright import stagekit
 
 settings = stagekit.begin()
-stagekit.used_device("cpu")
 
 import json  # noqa: E402
 import sys  # noqa: E402
@@ -65,7 +64,8 @@ Classify 8x8 greyscale images of handwritten digits into the classes 0-9.
 {train["lr"]}, momentum {train["momentum"]}, weight decay {train["weight_decay"]}.
 - Determinism: seed {det["seed"]}, deterministic algorithms {det["torch_deterministic"]}, \
 TF32 {det["allow_tf32"]}, {det["threads"]} thread(s), `MKL_CBWR={det["mkl_cbwr"]}`, \
-`PYTHONHASHSEED={det["pythonhashseed"]}`; on CPU, a rebuild reproduces the weights bit for bit.
+`PYTHONHASHSEED={det["pythonhashseed"]}`, CPU kernel path `{det["cpu_capability"] or "unpinned"}`;
+  on CPU, a rebuild reproduces the weights bit for bit on any machine that has that path.
 
 ## Dataset
 - {data["title"]} ({data["creators"]}), {data["source"]}.

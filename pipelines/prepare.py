@@ -11,7 +11,6 @@ from __future__ import annotations
 from bitwright import stagekit
 
 settings = stagekit.begin()
-stagekit.used_device("cpu")
 
 import gzip  # noqa: E402
 import hashlib  # noqa: E402

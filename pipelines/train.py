@@ -14,7 +14,6 @@ from __future__ import annotations
 from bitwright import stagekit
 
 settings = stagekit.begin()
-stagekit.used_device("cpu")
 
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402

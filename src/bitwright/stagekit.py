@@ -1,17 +1,26 @@
-"""What stage code calls to apply the declared determinism settings and report a receipt.
+"""Optional enrichment of a Python stage: seed its generators, set torch's flags, report both.
 
-A stage script starts with::
+The runner already sets, records and confirms everything a process must start with (thread
+counts, ``PYTHONHASHSEED``, ``MKL_CBWR``, the CPU kernel path, time zone, locale, umask...)
+for every stage, Python or not, and every Python process of a stage reports at exit what it
+ran with (torch's flags among it, when it loaded torch). What only code inside the process can
+do is left to this module::
 
     from bitwright import stagekit
-    settings = stagekit.begin()        # seeds, torch flags, threads; writes the start receipt
+    settings = stagekit.begin()
 
-and at interpreter exit a second receipt records the settings as they are then, so a stage
-that quietly turned a flag off mid-run is caught. The sealed runner passes the declared
-settings in ``BITWRIGHT_DETERMINISM`` (JSON) and the receipt path in ``BITWRIGHT_RECEIPT``;
-outside a sealed run the defaults apply and no receipt is written. Receipts are JSON lines,
-one :class:`bitwright.model.Receipt` each.
+``begin()`` seeds Python's ``random``, numpy's legacy global generator and torch's generators
+with the declared seed; sets torch's deterministic algorithms (through
+``torch.set_deterministic_debug_mode``, which does not import TorchInductor; the runner sets
+TorchInductor's own mode through ``TORCHINDUCTOR_DETERMINISTIC``), cuDNN's flags, TF32 and
+torch's thread count; and writes a receipt with the fingerprint of every generator right after
+seeding. It imports nothing the stage does not import itself: numpy's random module and torch
+are configured the moment the stage imports them (a one-shot import hook), so a stage that
+never loads torch never pays for it. At exit a last receipt records the native thread pools
+(OpenMP, BLAS) when threadpoolctl is installed (it comes with scikit-learn).
 
-This module is imported inside the stage process, so it imports nothing heavy but torch.
+The runner passes the declared settings in ``BITWRIGHT_DETERMINISM`` (JSON) and the receipt
+path in ``BITWRIGHT_RECEIPT``; outside a sealed run the defaults apply and nothing is written.
 """
 
 from __future__ import annotations
@@ -28,16 +37,17 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from bitwright.model.jsonable import to_jsonable
+from bitwright.model.generators import numpy_fingerprint, random_fingerprint, torch_fingerprint
 from bitwright.model.pins import DeterminismSettings
-from bitwright.model.receipt import Receipt
+from bitwright.model.receipt import StagekitReceipt, ThreadPool
 
-__all__ = ["DETERMINISM_ENV", "RECEIPT_ENV", "begin", "declared", "observe", "used_device"]
+__all__ = ["DETERMINISM_ENV", "RECEIPT_ENV", "began", "begin", "declared"]
 
 DETERMINISM_ENV = "BITWRIGHT_DETERMINISM"
 RECEIPT_ENV = "BITWRIGHT_RECEIPT"
 
-_state: dict[str, Any] = {"seed": None, "devices": []}
+_NUMERIC_LIBRARIES = ("numpy", "scipy", "sklearn", "torch")
+_state: dict[str, Any] = {"settings": None}
 
 
 def declared() -> DeterminismSettings:
@@ -45,65 +55,96 @@ def declared() -> DeterminismSettings:
     raw = os.environ.get(DETERMINISM_ENV)
     if not raw:
         return DeterminismSettings()
-    return DeterminismSettings(**json.loads(raw))
+    return DeterminismSettings.from_json(json.loads(raw))
 
 
-def used_device(device: str) -> None:
-    """Record a device the stage computes on (``cpu``, ``cuda:0``); it goes in the receipt."""
-    if device not in _state["devices"]:
-        _state["devices"].append(device)
+def began() -> bool:
+    """Whether :func:`begin` ran in this process."""
+    return _state["settings"] is not None
 
 
 def begin() -> DeterminismSettings:
-    """Apply the declared settings to this process, write the start receipt, arm the exit one."""
+    """Apply the declared settings to this process and write the ``begin`` receipt.
+
+    Calling it again returns the settings and changes nothing.
+    """
+    settings: DeterminismSettings | None = _state["settings"]
+    if settings is not None:
+        return settings
     settings = declared()
+    _state["settings"] = settings
     random.seed(settings.seed)
-    _state["seed"] = settings.seed
-    try:
-        import numpy
+    generators = {"random": random_fingerprint(random.getstate())}
+    for name, apply in _APPLY.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            generators.update(apply(module, settings))
+        else:
+            sys.meta_path.insert(0, _AfterImport(name, _seed_on_import(apply, settings)))
+    _write(StagekitReceipt("begin", os.getpid(), settings.seed, generators))
+    atexit.register(_end, settings)
+    return settings
 
-        numpy.random.seed(settings.seed)
-    except ImportError:  # numpy is optional for a stage
-        pass
-    import torch
 
-    torch.manual_seed(settings.seed)
-    _use_deterministic_algorithms(torch, settings.torch_deterministic)
+def _apply_numpy(random_module: Any, settings: DeterminismSettings) -> dict[str, str]:
+    """Seed numpy's legacy global generator (``numpy.random``); its fingerprint."""
+    random_module.seed(settings.seed)
+    _, keys, pos, has_gauss, gauss = random_module.get_state(legacy=True)
+    return {"numpy": numpy_fingerprint(keys.tolist(), int(pos), int(has_gauss), float(gauss))}
+
+
+def _apply_torch(torch: Any, settings: DeterminismSettings) -> dict[str, str]:
+    """Seed torch (CPU, and every GPU when CUDA starts) and set its flags; its fingerprint.
+
+    Only public torch API: ``set_deterministic_debug_mode`` is the documented alternative
+    to ``use_deterministic_algorithms`` that does not import TorchInductor (~1 s).
+    """
+    torch.manual_seed(settings.seed)  # also seeds CUDA, lazily, should it start later
+    torch.set_deterministic_debug_mode("error" if settings.torch_deterministic else "default")
     torch.backends.cudnn.deterministic = settings.torch_deterministic
     torch.backends.cudnn.benchmark = settings.cudnn_benchmark
     torch.backends.cuda.matmul.allow_tf32 = settings.allow_tf32
     torch.backends.cudnn.allow_tf32 = settings.allow_tf32
     torch.set_num_threads(settings.threads)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(settings.seed)
-    _write(observe("start"))
-    atexit.register(lambda: _write(observe("exit")))
-    return settings
+    return {"torch": torch_fingerprint(bytes(torch.get_rng_state().tolist()))}
 
 
-def _use_deterministic_algorithms(torch: Any, mode: bool) -> None:
-    """``torch.use_deterministic_algorithms(mode)`` without importing TorchInductor now.
+_APPLY: dict[str, Callable[[Any, DeterminismSettings], dict[str, str]]] = {
+    "numpy.random": _apply_numpy,
+    "torch": _apply_torch,
+}
+"""What to configure in each library, keyed by the module whose import triggers it."""
 
-    torch 2.13 imports ``torch._inductor.config`` there only to set its ``deterministic``
-    flag, which costs ~1.1 s in every stage process, though most stages never compile. The
-    same two settings are made here: the algorithms flag at once, and the inductor flag at
-    once if TorchInductor is loaded, else the moment it is imported (a one-shot import hook).
-    """
-    torch._C._set_deterministic_algorithms(mode, warn_only=False)
-    config = sys.modules.get(_INDUCTOR_CONFIG)
-    if config is not None:
-        _use_deterministic_inductor(config, mode)
-        return
-    sys.meta_path.insert(
-        0, _AfterImport(_INDUCTOR_CONFIG, lambda module: _use_deterministic_inductor(module, mode))
+
+def _seed_on_import(
+    apply: Callable[[Any, DeterminismSettings], dict[str, str]], settings: DeterminismSettings
+) -> Callable[[ModuleType], None]:
+    def configure(module: ModuleType) -> None:
+        generators = apply(module, settings)
+        _write(StagekitReceipt("seeded", os.getpid(), settings.seed, generators))
+
+    return configure
+
+
+def _end(settings: DeterminismSettings) -> None:
+    pools = _threadpools() if any(n in sys.modules for n in _NUMERIC_LIBRARIES) else ()
+    _write(StagekitReceipt("end", os.getpid(), settings.seed, threadpools=pools))
+
+
+def _threadpools() -> tuple[ThreadPool, ...]:
+    """The native thread pools loaded in this process, as threadpoolctl sees them."""
+    if importlib.util.find_spec("threadpoolctl") is None:
+        return ()
+    import threadpoolctl
+
+    return tuple(
+        ThreadPool(
+            api=str(info.get("user_api", "")),
+            library=str(info.get("internal_api") or info.get("prefix") or ""),
+            threads=int(info["num_threads"]),
+        )
+        for info in threadpoolctl.threadpool_info()
     )
-
-
-def _use_deterministic_inductor(config: ModuleType, mode: bool) -> None:
-    setattr(config, "deterministic", mode)  # noqa: B010 (the module is not typed here)
-
-
-_INDUCTOR_CONFIG = "torch._inductor.config"
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -143,36 +184,13 @@ class _ThenLoader(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-def observe(phase: str) -> Receipt:
-    """Read the settings this process really runs with, from torch and the interpreter."""
-    import torch
-
-    names = DeterminismSettings().environment().keys()
-    devices = tuple(_state["devices"]) or ("cpu",)
-    return Receipt(
-        phase=phase,
-        seed=-1 if _state["seed"] is None else int(_state["seed"]),
-        torch_deterministic=torch.are_deterministic_algorithms_enabled(),
-        cudnn_deterministic=bool(torch.backends.cudnn.deterministic),
-        cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
-        allow_tf32_matmul=bool(torch.backends.cuda.matmul.allow_tf32),
-        allow_tf32_cudnn=bool(torch.backends.cudnn.allow_tf32),
-        threads=torch.get_num_threads(),
-        interop_threads=torch.get_num_interop_threads(),
-        devices=devices,
-        env={name: _STARTUP_ENV[name] for name in names if name in _STARTUP_ENV},
-        hash_randomization=sys.flags.hash_randomization,
-    )
-
-
-# The environment as it was when this module was first imported, before stage code could
-# change it: the variables that matter are read by libraries at start-up.
-_STARTUP_ENV = dict(os.environ)
-
-
-def _write(receipt: Receipt) -> None:
+def _write(receipt: StagekitReceipt) -> None:
     path = os.environ.get(RECEIPT_ENV)
     if not path:
         return
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(to_jsonable(receipt), sort_keys=True) + "\n")
+    line = json.dumps({"kind": "stagekit", **receipt.to_json()}, sort_keys=True) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)

@@ -21,7 +21,6 @@ import json, pathlib, sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bitwright import stagekit
 settings = stagekit.begin()
-stagekit.used_device("cpu")
 import torch, yaml
 params = yaml.safe_load(open("params.yaml"))
 text = pathlib.Path("data/raw/input.txt").read_text()

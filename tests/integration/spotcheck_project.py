@@ -33,7 +33,6 @@ TRAIN = """\
 import pathlib, sys
 from bitwright import stagekit
 settings = stagekit.begin()
-stagekit.used_device("cpu")
 import torch, yaml
 from safetensors.torch import load_file, save_file
 from torch.nn import functional

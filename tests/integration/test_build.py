@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -150,8 +151,13 @@ def test_undeclared_input_warns_and_fails_under_strict(project: Path) -> None:
     assert intoto_verify(project) == 0
 
 
-def test_run_cache_restored_stage_keeps_a_valid_link(built: Path, tmp_path: Path) -> None:
-    project = copy_of(built, tmp_path)
+def test_run_cache_restored_stage_keeps_a_valid_link(project: Path) -> None:
+    """Links are reused where the earlier run is provably the same (here: the same directory).
+
+    A copy of a project in another directory would run its stages again: their runs saw
+    other paths.
+    """
+    assert build(project)[0] == 0
     before = payload(links(project)["first"])["products"]
     set_config(project, scale=3.0)
     assert build(project)[0] == 0
@@ -161,3 +167,49 @@ def test_run_cache_restored_stage_keeps_a_valid_link(built: Path, tmp_path: Path
     assert "reused: first, second" in err
     assert payload(links(project)["first"])["products"] == before
     assert intoto_verify(project) == 0
+
+
+def test_a_forged_digest_cache_never_reaches_a_link_or_the_provenance(
+    built: Path, tmp_path: Path
+) -> None:
+    """Whoever can write the persistent cache could name any digest for an unchanged file."""
+    import os
+    import subprocess
+    import time
+
+    from tests.integration.project import env
+
+    from bitwright.digest import DigestCache
+    from bitwright.digest.identity import FileIdentity
+    from bitwright.model import Sha256
+
+    project = copy_of(built, tmp_path)
+    forged = "f" * 64
+    cache_file = tmp_path / "private" / "digests.sqlite"
+    files = [
+        p
+        for p in project.rglob("*")
+        if p.is_file() and ".git" not in p.parts and ".bitwright" not in p.parts
+    ]
+    time.sleep(0.1)  # older than the cache's racy-timestamp margin, as a real entry would be
+    with DigestCache.open(cache_file) as cache:
+        cache.store([(FileIdentity.of(str(p), p.stat()), Sha256(forged)) for p in files])
+    with_cache = {**env(), "BITWRIGHT_DIGEST_CACHE": str(cache_file)}
+    shown = subprocess.run(
+        [BITWRIGHT, "digest", "data/raw/input.txt"],
+        cwd=project, env=with_cache, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert shown.stdout.startswith(forged)  # the forgery works on whoever trusts the cache
+
+    done = subprocess.run(
+        [BITWRIGHT, "build", "--force"], cwd=project, env=with_cache, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    for link in links(project).values():
+        assert forged not in json.dumps(payload(link))
+    real = hashlib.sha256((project / "data/raw/input.txt").read_bytes()).hexdigest()
+    assert payload(links(project)["first"])["materials"]["data/raw/input.txt"]["sha256"] == real
+    provenance = (project / ".bitwright" / "attestations" / "provenance.intoto.json").read_text()
+    statement = base64.b64decode(json.loads(provenance)["payload"]).decode()
+    assert forged not in statement
+    assert os.path.getsize(cache_file) > 0

@@ -27,8 +27,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HOLDING_STAGE = """\
 import json, pathlib, time
+import yaml
 from bitwright import stagekit
 stagekit.begin()
+params = yaml.safe_load(open("params.yaml"))  # the stage declares it: its receipt says it read it
 {body}
 hold = pathlib.Path({hold!r})
 while hold.exists():
@@ -100,19 +102,22 @@ def _kill_build_when(repo: Path, hold: Path, script: str) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 300
-    while (
-        not _stage_running(build.pid, script)
-        and build.poll() is None
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
-    assert build.poll() is None, "the build ended before the point to kill it"
-    assert _stage_running(build.pid, script), f"no stage ran {script} in time"
-    time.sleep(0.5)  # the stage holds: nothing may finish meanwhile
-    os.killpg(build.pid, signal.SIGKILL)
-    build.wait()
-    hold.unlink()
+    try:
+        deadline = time.monotonic() + 300
+        while (
+            not _stage_running(build.pid, script)
+            and build.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        assert build.poll() is None, "the build ended before the point to kill it"
+        assert _stage_running(build.pid, script), f"no stage ran {script} in time"
+        time.sleep(0.5)  # the stage holds: nothing may finish meanwhile
+    finally:  # a failed wait leaves nothing running either
+        if build.poll() is None:
+            os.killpg(build.pid, signal.SIGKILL)
+        build.wait()
+        hold.unlink()
 
 
 def _rebuild_recovers(repo: Path) -> str:

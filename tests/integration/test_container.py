@@ -399,6 +399,13 @@ def test_the_reference_pipeline_builds_verifies_and_reproduces_in_its_image(
     stages = ["evaluate", "package", "prepare", "train"]
     sh(BITWRIGHT, "build", "--builder", "container", cwd=repo)
     assert enforced_links(repo / ".bitwright/attestations/links", full_image) == stages
+    # the image trained what the host did: the committed dvc.lock stands as it is
+    assert not sh("git", "status", "--porcelain", cwd=repo).stdout
+    # a commit that changes no source: the runs in the image stand for the new commit
+    sh("git", "commit", "-q", "--allow-empty", "-m", "a release note", cwd=repo)
+    again = sh(BITWRIGHT, "build", "--builder", "container", cwd=repo)
+    assert "running it again" not in again.stderr, again.stderr
+    assert enforced_links(repo / ".bitwright/attestations/links", full_image) == stages
     release = tmp_path / "release"
     sh(BITWRIGHT, "release", "--out", str(release), cwd=repo)
     key = repo / ".bitwright/keys/owner.pub"

@@ -8,6 +8,7 @@ runner: what is tested is the stage code itself.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -15,12 +16,17 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from safetensors import safe_open
 
 from bitwright.builder.data import pull_missing_data
-from bitwright.model import DeterminismSettings, to_jsonable
+from bitwright.model import DeterminismSettings
+from bitwright.model.generators import expected_fingerprints
+from bitwright.pins.determinism import KERNEL_PATH_FLAGS
+from bitwright.pins.environment import cpu_flags
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +70,7 @@ def stage_env(root: Path, settings: DeterminismSettings) -> dict[str, str]:
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
         "HOME": str(root),
         "PYTHONDONTWRITEBYTECODE": "1",
-        "BITWRIGHT_DETERMINISM": json.dumps(to_jsonable(settings)),
+        "BITWRIGHT_DETERMINISM": json.dumps(settings.to_json()),
         "BITWRIGHT_RECEIPT": str(root / "receipts.jsonl"),
         **settings.environment(),
     }
@@ -117,18 +123,25 @@ def test_two_runs_write_identical_bytes(two_runs: tuple[Path, Path]) -> None:
     assert first == second  # the committed trajectory too, state by state
 
 
-def test_every_stage_reports_the_declared_settings(two_runs: tuple[Path, Path]) -> None:
-    receipts = [
-        json.loads(line) for line in (two_runs[0] / "receipts.jsonl").read_text().splitlines()
-    ]
-    assert [r["phase"] for r in receipts] == ["start", "exit"] * len(STAGES)
-    for receipt in receipts:
-        assert receipt["seed"] == 0
-        assert receipt["torch_deterministic"] is True
-        assert receipt["threads"] == 1
-        assert receipt["devices"] == ["cpu"]
-        assert receipt["env"]["MKL_CBWR"] == "AVX2,STRICT"
-        assert receipt["hash_randomization"] == 0
+def stagekit_receipts(root: Path) -> list[dict[str, Any]]:
+    lines = (root / "receipts.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_every_stage_seeds_its_generators_with_the_declared_seed(
+    two_runs: tuple[Path, Path],
+) -> None:
+    receipts = stagekit_receipts(two_runs[0])
+    assert {r["kind"] for r in receipts} == {"stagekit"}
+    assert [r["phase"] for r in receipts].count("begin") == len(STAGES)
+    expected = expected_fingerprints(0)
+    seeded = {name: fp for r in receipts for name, fp in r["generators"].items()}
+    # random and torch in every stage, numpy.random where a stage loads it (numpy 2 loads it
+    # only on use): each as seed 0 gives
+    assert {"random", "torch"} <= set(seeded) <= set(expected)
+    assert seeded == {name: expected[name] for name in seeded}
+    pools = [pool for r in receipts for pool in r["threadpools"]]
+    assert pools and all(pool["threads"] == 1 for pool in pools)
 
 
 def test_outputs_are_a_usable_release(two_runs: tuple[Path, Path]) -> None:
@@ -164,8 +177,8 @@ def test_two_threads_give_the_same_weights_under_mkl_cbwr(
     root = make_checkout(tmp_path / "threads")
     shutil.copytree(two_runs[0] / "data/prepared", root / "data/prepared")
     run_stages([root], ("train",), DeterminismSettings(threads=2))
-    receipt = json.loads((root / "receipts.jsonl").read_text().splitlines()[0])
-    assert receipt["threads"] == 2
+    end = [r for r in stagekit_receipts(root) if r["phase"] == "end"]
+    assert {pool["threads"] for r in end for pool in r["threadpools"]} == {2}
     assert (root / "models/model.safetensors").read_bytes() == (
         two_runs[0] / "models/model.safetensors"
     ).read_bytes()
@@ -187,3 +200,63 @@ def test_stage_refuses_a_seed_other_than_the_params_seed(tmp_path: Path) -> None
     code, output = finish(start(root, "prepare", DeterminismSettings(seed=7)))
     assert code != 0
     assert "seed 0 differs from the declared seed 7" in output
+
+
+def dvc_dir_md5(directory: Path) -> str:
+    """DVC's hash of a directory: md5 of the sorted JSON list of its files' md5 and paths."""
+    entries = [
+        {
+            "md5": hashlib.md5(p.read_bytes()).hexdigest(),
+            "relpath": p.relative_to(directory).as_posix(),
+        }
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    ]
+    return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
+
+
+def locked_md5(out: str) -> str:
+    """The md5 the committed dvc.lock records for the stage output ``out``."""
+    lock = yaml.safe_load((REPO_ROOT / "dvc.lock").read_text())
+    for stage in lock["stages"].values():
+        for entry in stage.get("outs", []):
+            if entry["path"] == out:
+                return str(entry["md5"])
+    raise AssertionError(f"dvc.lock has no out {out}")
+
+
+# What the pinned kernel path (AVX2) trains from this checkout's 40 epochs, on any x86-64
+# machine with AVX2; the machine's own AVX-512 kernels train other bits (the test below).
+PINNED_PATH_MD5 = {
+    "models": "c591105d4f580c0cce57b646fd7423da.dir",
+    "reports": "b436527b74a3026d0eafe3c414c10752.dir",
+    "release": "73629d68253c8a6c7d50ea7ba27ad7d9.dir",
+}
+
+
+def test_the_pinned_kernel_path_trains_the_same_bits_on_every_machine(
+    two_runs: tuple[Path, Path],
+) -> None:
+    """The prepared data is dvc.lock's; the short training gives the bits recorded above."""
+    assert dvc_dir_md5(two_runs[0] / "data/prepared") == locked_md5("data/prepared")
+    for out, md5 in PINNED_PATH_MD5.items():
+        assert dvc_dir_md5(two_runs[0] / out) == md5, out
+
+
+@pytest.mark.skipif(
+    not KERNEL_PATH_FLAGS["avx512"] <= cpu_flags(), reason="this CPU has no AVX-512 kernel path"
+)
+def test_the_machines_own_kernel_path_trains_other_bits(
+    two_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Unpinned, torch dispatches to AVX-512 here and trains other bits than dvc.lock's."""
+    root = make_checkout(tmp_path / "unpinned")
+    shutil.copytree(two_runs[0] / "data/prepared", root / "data/prepared")
+    run_stages([root], ("train",), DeterminismSettings(cpu_capability=""))
+    if dvc_dir_md5(root / "models") == PINNED_PATH_MD5["models"]:
+        pytest.skip(
+            "AVX-512 and AVX2 kernels trained the same bits on this CPU: nothing to prove here"
+        )
+    assert (root / "models/model.safetensors").read_bytes() != (
+        two_runs[0] / "models/model.safetensors"
+    ).read_bytes()

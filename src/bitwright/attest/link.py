@@ -13,7 +13,7 @@ integers (no protobuf ``Struct``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,7 +30,7 @@ from bitwright.attest.dsse import (
 )
 from bitwright.attest.keys import Key, Signer, keyid8
 from bitwright.errors import OperationalError, UsageError, VerificationFailed
-from bitwright.model import ArtifactMap, BuildPins, DeterminismSettings, StageRun, to_jsonable
+from bitwright.model import ArtifactMap, BuildPins, DeterminismSettings, StageRun
 
 __all__ = [
     "LINKS_DIR",
@@ -68,13 +68,22 @@ class Link(BaseModel):
         return data
 
 
-def build_link(run: StageRun, pins: BuildPins, *, declared: DeterminismSettings) -> Link:
+def build_link(
+    run: StageRun,
+    pins: BuildPins,
+    *,
+    declared: DeterminismSettings,
+    reused: Mapping[str, str] | None = None,
+) -> Link:
     """Turn a finished stage run into its in-toto link.
 
     Args:
         run: the run as the sealed runner recorded it (materials and products list files).
         pins: the build's pins; recorded whole in ``environment.pins``.
         declared: the determinism settings declared for the stage.
+        reused: for a link that attests an earlier run of the stage again (under new pins,
+            everything the run depended on unchanged): the earlier link it cites
+            (``link``, ``sha256``, ``commit``), recorded as ``byproducts.reused-run``.
 
     Returns:
         The link: ``name`` is the stage, ``command`` the argv the runner executed,
@@ -89,18 +98,20 @@ def build_link(run: StageRun, pins: BuildPins, *, declared: DeterminismSettings)
         "return-value": run.returncode,
         "stdout-sha256": run.stdout_sha256,
         "stderr-sha256": run.stderr_sha256,
-        "receipts": [to_jsonable(r) for r in run.receipts],
-        "sandbox": to_jsonable(run.sandbox),
+        "receipts": run.receipts.to_json(),
+        "sandbox": run.sandbox.to_json(),
         "undeclared-reads": list(run.undeclared_reads),
         "started-on": run.started_on,
         "finished-on": run.finished_on,
         "notes": list(run.notes),
     }
+    if reused is not None:
+        byproducts["reused-run"] = dict(reused)
     if run.allowances.granted:
-        byproducts["allowances"] = to_jsonable(run.allowances)
+        byproducts["allowances"] = run.allowances.to_json()
     environment: dict[str, Any] = {
-        "pins": to_jsonable(pins),
-        "determinism-declared": to_jsonable(declared),
+        "pins": pins.to_json(),
+        "determinism-declared": declared.to_json(),
         "variables": dict(sorted(run.environment.items())),
     }
     try:

@@ -51,13 +51,12 @@ from bitwright.errors import OperationalError, UsageError, VerificationFailed
 from bitwright.model import (
     BuildPins,
     ContainerPin,
+    JsonModel,
     SandboxAllowances,
     SandboxKind,
     SandboxReport,
     Sha256,
-    from_jsonable,
     is_sha256,
-    to_jsonable,
 )
 from bitwright.pins import BUILD_TYPE
 from bitwright.pins.git import redact_url
@@ -355,10 +354,10 @@ def _internal_parameters(
     reports: dict[str, SandboxReport] = {}
     for stage, values in sorted(confirmed.items()):
         try:
-            plain = to_jsonable(dict(values))
+            plain = {k: v.to_json() if isinstance(v, JsonModel) else v for k, v in values.items()}
             report = plain.pop(SANDBOX_KEY, None)
             if report is not None:
-                reports[stage] = from_jsonable(SandboxReport, report)
+                reports[stage] = SandboxReport.from_json(report)
         except (TypeError, ValueError) as exc:
             raise OperationalError(
                 f"stage {stage!r}: confirmed settings: {exc}", hint=_BUG
@@ -368,23 +367,23 @@ def _internal_parameters(
     unsealed = SandboxReport(SandboxKind.NONE, False, False, False, False)
     seals = [reports.get(stage, unsealed) for stage in sorted(links)] or [unsealed]
     internal: dict[str, Any] = {
-        "determinism": {"declared": to_jsonable(pins.determinism), "confirmed": settings},
+        "determinism": {"declared": pins.determinism.to_json(), "confirmed": settings},
         "sandbox": {
             "kind": max((s.kind for s in seals), key=list(SandboxKind).index).value,
             "enforced": {to_camel(f): all(getattr(s, f) for s in seals) for f in _SEALS},
         },
         "environment": _camel_keys(
-            {k: v for k, v in to_jsonable(pins.environment).items() if k not in _LOCK_FIELDS}
+            {k: v for k, v in pins.environment.to_json().items() if k not in _LOCK_FIELDS}
         ),
         "dirty": pins.git.dirty,
     }
     if pins.container is not None:  # a sandboxed-host build names no image
-        jsonable = to_jsonable(pins.container)
-        internal["container"] = {k: jsonable[k] for k in _CONTAINER_FIELDS}
+        container = pins.container.to_json()
+        internal["container"] = {k: container[k] for k in _CONTAINER_FIELDS}
     if pins.git.dirty:
         internal["dirtyPaths"] = list(pins.git.dirty_paths)
     if pins.git.signature is not None:
-        internal["sourceSignature"] = _camel_keys(to_jsonable(pins.git.signature))
+        internal["sourceSignature"] = _camel_keys(pins.git.signature.to_json())
     return internal
 
 
@@ -402,7 +401,7 @@ def _allowances_parameter(allowances: Mapping[str, SandboxAllowances]) -> dict[s
     if not granted:
         return {}
     return {
-        "allowances": {stage: to_jsonable(a) for stage, a in granted.items()},
+        "allowances": {stage: a.to_json() for stage, a in granted.items()},
         "hermetic": not any(a.network for a in granted.values()),
     }
 

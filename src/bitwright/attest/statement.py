@@ -44,7 +44,7 @@ from pydantic.alias_generators import to_camel
 from bitwright import fileio
 from bitwright.attest.canonical import canonical_json
 from bitwright.fileio import MAX_JSON_DEPTH
-from bitwright.model import DeterminismSettings, from_jsonable
+from bitwright.model import DeterminismSettings
 
 __all__ = [
     "BUILD_IMAGE",
@@ -459,7 +459,7 @@ def check_dvc_pipeline(statement: Statement) -> None:
         raise ValueError(
             f"determinism.declared has keys {sorted(declared)}, expected {sorted(known)}"
         )
-    from_jsonable(DeterminismSettings, declared)
+    DeterminismSettings.from_json(declared)
     if statement.predicate.run_details.builder.id != external.builder:
         raise ValueError("runDetails.builder.id differs from externalParameters.builder")
     deps = statement.predicate.build_definition.resolved_dependencies or []

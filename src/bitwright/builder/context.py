@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bitwright.errors import OperationalError, UsageError
 from bitwright.fileio import write_text_atomic
-from bitwright.model import BuildPins, SandboxKind, from_jsonable, to_jsonable
+from bitwright.model import BuildPins, JsonModel, SandboxKind
 from bitwright.model.pins import DeterminismSettings
 from bitwright.model.variation import ChangeKind, Variation
 from bitwright.pins.determinism import SECTION, pin_determinism
@@ -28,7 +28,7 @@ CONTEXT_ENV = "BITWRIGHT_BUILD_CONTEXT"
 
 
 @dataclass(frozen=True)
-class BuildContext:
+class BuildContext(JsonModel):
     """Facts fixed for the whole build.
 
     Attributes:
@@ -101,7 +101,7 @@ def with_variation(context: BuildContext, variation: Variation | None) -> BuildC
 
 def write_context(context: BuildContext, path: Path) -> None:
     """Write ``context`` to ``path`` atomically."""
-    write_text_atomic(path, json.dumps(to_jsonable(context), indent=1, sort_keys=True))
+    write_text_atomic(path, json.dumps(context.to_json(), indent=1, sort_keys=True))
 
 
 def read_context(path: Path) -> BuildContext:
@@ -111,7 +111,7 @@ def read_context(path: Path) -> BuildContext:
         OperationalError: the file is missing or not a build context.
     """
     try:
-        return from_jsonable(BuildContext, json.loads(path.read_text(encoding="utf-8")))
+        return BuildContext.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise OperationalError(
             f"build context {path} is missing", hint="run the pipeline through `bitwright build`"

@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bitwright.attest import build_layout, keyid8, load_signer, read_link, write_layout
+from bitwright.attest import build_layout, load_signer, write_layout
 from bitwright.attest.signers import AttestationSigner, KeySigner
 from bitwright.builder.context import CONTEXT_ENV, BuildContext, with_variation, write_context
-from bitwright.builder.data import dvc_executable
-from bitwright.builder.linkstore import LinkStore
+from bitwright.builder.data import dvc_environment, dvc_executable
+from bitwright.builder.linkstore import LinkStore, StageNow, reuse_stored
 from bitwright.builder.paths import ProjectPaths
 from bitwright.builder.preflight import preflight, utc_now
 from bitwright.builder.provenance import write_build_provenance
@@ -23,7 +23,7 @@ from bitwright.builder.recovery import recovered_build
 from bitwright.builder.stage import stage_materials
 from bitwright.builder.stageserver import StageServer
 from bitwright.builder.thirdparty import third_party_inputs
-from bitwright.digest import default_cache, digest_artifacts
+from bitwright.digest import digest_artifacts, memory_cache
 from bitwright.errors import (
     BitwrightError,
     OperationalError,
@@ -33,12 +33,13 @@ from bitwright.errors import (
     UndeclaredInput,
     UsageError,
 )
-from bitwright.fileio import write_atomic
 from bitwright.model import Pipeline, SandboxKind
 from bitwright.model.variation import Variation
 from bitwright.pins import ci_identity
 from bitwright.pipeline import load_pipeline
-from bitwright.project import require_committed_config
+from bitwright.project import load_project_config, require_committed_config
+from bitwright.runner import detect_sandbox, stage_environment
+from bitwright.runner.allowances import recorded_environment
 
 __all__ = ["LAYOUT_VALIDITY", "BuildResult", "build"]
 
@@ -74,12 +75,8 @@ class BuildResult:
 
 
 def _dvc_env(context_file: Path, serving: Mapping[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(serving)
-    env[CONTEXT_ENV] = str(context_file)
-    env["DVC_NO_ANALYTICS"] = "1"
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return env
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return dvc_environment({**serving, CONTEXT_ENV: str(context_file), "PATH": path})
 
 
 def build(
@@ -160,22 +157,7 @@ def _build(
     write_context(context, paths.context_file)
 
     tools = notify if quiet_tools else None
-    with StageServer(repo, context) as serving:
-        _repro(paths, ["--force"] if force else [], notify, serving, tools)
-        ran = tuple(n for n in pipeline.names if _current_link(paths, n) is not None)
-        missing = _attach_stored_links(paths, pipeline, context)
-        for name in missing:
-            notify(f"stage {name}: no link for its restored outputs; running it again")
-            _repro(paths, ["--force", "--single-item", name], notify, serving, tools)
-        if missing:
-            # stages downstream of a rerun that changed its outputs
-            _repro(paths, [], notify, serving, tools)
-    still = _attach_stored_links(paths, pipeline, context) if missing else ()
-    if still:
-        raise OperationalError(
-            f"stage(s) {', '.join(still)} have outputs but no link after a forced rerun",
-            hint="run `bitwright build --force`",
-        )
+    ran = _run_pipeline(paths, pipeline, context, force=force, notify=notify, tools=tools)
     links = {n: link for n in pipeline.names if (link := _current_link(paths, n)) is not None}
 
     signer = load_signer(Path(context.key_path))
@@ -303,42 +285,108 @@ def _current_link(paths: ProjectPaths, stage: str) -> Path | None:
     return found[0] if found else None
 
 
-def _attach_stored_links(
-    paths: ProjectPaths, pipeline: Pipeline, context: BuildContext
+def _run_pipeline(
+    paths: ProjectPaths,
+    pipeline: Pipeline,
+    context: BuildContext,
+    *,
+    force: bool,
+    notify: Notify,
+    tools: Notify | None,
 ) -> tuple[str, ...]:
-    """Give stages without a link the stored link of their exact materials and products."""
+    """``dvc repro`` with every stage served, then a link for each stage DVC did not run.
+
+    Returns:
+        The stages whose command ran in this build.
+
+    Raises:
+        OperationalError: a stage still has no link after it was run again.
+    """
+    with StageServer(paths.repo, context) as serving:
+        _repro(paths, ["--force"] if force else [], notify, serving, tools)
+        attached, missing = _attach_stored_links(paths, pipeline, context, notify)
+        for name in missing:
+            _repro(paths, ["--force", "--single-item", name], notify, serving, tools)
+        if missing:
+            # stages downstream of a rerun that changed its outputs
+            _repro(paths, [], notify, serving, tools)
+    if missing:
+        late, still = _attach_stored_links(paths, pipeline, context, notify)
+        if still:
+            raise OperationalError(
+                f"stage(s) {', '.join(still)} have outputs but no link after a forced rerun",
+                hint="run `bitwright build --force`",
+            )
+        attached += late
+    return tuple(n for n in pipeline.names if n not in attached)
+
+
+def _attach_stored_links(
+    paths: ProjectPaths, pipeline: Pipeline, context: BuildContext, notify: Notify
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Give stages without a link the link of the run that made their outputs, if it may.
+
+    A stored link stands as it is when all it attests still holds, or is attested again
+    for this build when only the commit moved (see :mod:`.linkstore`). What is compared is
+    hashed here, by this process.
+
+    Returns:
+        The stages given a stored run's link, and the stages to run again.
+    """
     store = LinkStore(paths.link_store)
     signer = load_signer(Path(context.key_path))
-    kid8 = keyid8(signer.public_key)
-    cache = default_cache()
+    sandbox = detect_sandbox(context.sandbox, image=context.pins.container)
+    config = load_project_config(paths.repo)
+    attached: list[str] = []
     missing: list[str] = []
     for name in pipeline.topological():
         if _current_link(paths, name) is not None:
             continue
+        if context.variation is not None:  # a varied build proves nothing an earlier run did
+            notify(f"stage {name}: running it again under variation {context.variation.name}")
+            missing.append(name)
+            continue
         spec = pipeline.stage(name)
+        allowances = config.allowances(name)
         try:
-            materials = digest_artifacts(paths.repo, stage_materials(spec), cache)
-            products = digest_artifacts(paths.repo, spec.outs, cache)
+            materials = digest_artifacts(paths.repo, stage_materials(spec), memory_cache())
+            products = digest_artifacts(paths.repo, spec.outs, memory_cache())
         except OperationalError:
             missing.append(name)
             continue
-        stored = store.find(name, kid8, materials, products)
-        if stored is None or not _same_seal(stored, context):
+        environment = (
+            recorded_environment(
+                sandbox.adapt_environment(
+                    stage_environment(
+                        spec,
+                        repo=paths.repo,
+                        settings=context.pins.determinism,
+                        source_date_epoch=context.pins.git.epoch,
+                        allowances=allowances,
+                    )
+                ),
+                allowances,
+            )
+            if sandbox.remaps
+            else None
+        )
+        now = StageNow(
+            spec,
+            context.pins,
+            materials,
+            products,
+            environment,
+            context.sandbox,
+            context.strict,
+            allowances,
+        )
+        link, why = reuse_stored(store, now, signer, paths.links)
+        if link is None:
+            notify(f"stage {name}: running it again: {why}")
             missing.append(name)
-            continue
-        target = paths.links / stored.name.replace(stored.stem, f"{name}.{kid8}")
-        write_atomic(target, stored.read_bytes())
-    return tuple(missing)
-
-
-def _same_seal(stored: Path, context: BuildContext) -> bool:
-    """Whether a stored link ran as this build runs its stages: same sandbox, same image."""
-    sandbox = read_link(stored)[0]["byproducts"].get("sandbox") or {}
-    image = context.pins.container.digest if context.pins.container else ""
-    return bool(
-        sandbox.get("kind") == context.sandbox.value
-        and sandbox.get("container_digest", "") == image
-    )
+        else:
+            attached.append(name)
+    return tuple(attached), tuple(missing)
 
 
 def _repro(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import platform
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from bitwright.attest import load_signer
 from bitwright.builder.context import BuildContext
 from bitwright.builder.data import pull_missing_data
 from bitwright.builder.paths import ProjectPaths
-from bitwright.digest import default_cache, sha256_file
+from bitwright.digest import memory_cache, sha256_file
 from bitwright.errors import KeyProblem
 from bitwright.image import image_environment, obtain_image
 from bitwright.model import BuildPins, ContainerPin, EnvironmentPin, SandboxKind
@@ -24,6 +25,8 @@ from bitwright.pins import (
 )
 from bitwright.pins.container import read_image_lock
 from bitwright.pins.data import find_dvc_files
+from bitwright.pins.determinism import check_kernel_path
+from bitwright.pins.environment import cpu_flags
 from bitwright.pipeline import check_params_file, load_params
 from bitwright.runner import detect_sandbox
 
@@ -75,6 +78,7 @@ def preflight(
     Raises:
         KeyProblem: the signing key is missing or unusable.
         UsageError: ``params.yaml`` is not the composition of ``configs/``.
+        OperationalError: this CPU cannot run the pinned CPU kernel path.
         DirtyTreeError: the tree differs from HEAD and ``allow_dirty`` is false.
         OperationalError: the container builder's image lock is missing or stale, or its
             image cannot be obtained.
@@ -84,10 +88,12 @@ def preflight(
             f"signing key {key_path} does not exist", hint="create one with `bitwright keygen`"
         )
     load_signer(key_path)
-    cache = default_cache()
+    cache = memory_cache()
     if (repo / "configs").is_dir():
         check_params_file(repo, memo=ProjectPaths(repo).params_memo, cache=cache)
     params = load_params(repo)
+    determinism = pin_determinism(params)
+    check_kernel_path(determinism, cpu_flags(), platform.machine())
     git = pin_git_commit(repo, allow_dirty=allow_dirty, ignore=BUILD_OUTPUTS)
     dvc_files = find_dvc_files(repo)  # walked once, for the pull and the pins
     pull_missing_data(repo, dvc_files=dvc_files)
@@ -97,7 +103,7 @@ def preflight(
         git=git,
         data=pin_data(repo, cache=cache, dvc_files=dvc_files),
         container=container,
-        determinism=pin_determinism(params),
+        determinism=determinism,
         environment=build_environment(repo, container),
         params_sha256={"params.yaml": sha256_file(repo / "params.yaml", cache)},
     )

@@ -29,21 +29,32 @@ from bitwright.attest.signers import AttestationSigner
 from bitwright.builder.context import BuildContext
 from bitwright.builder.paths import ProjectPaths
 from bitwright.builder.trajectory import TRAJECTORY_BYPRODUCT, provenance_byproduct
-from bitwright.digest import default_cache, digest_artifacts, sha256_file
+from bitwright.digest import digest_artifacts, memory_cache, sha256_file
 from bitwright.errors import UsageError
 from bitwright.fileio import write_text_atomic
-from bitwright.model import ArtifactMap, Pipeline, SandboxAllowances, Sha256, from_jsonable
+from bitwright.model import (
+    DETERMINISM_VARIABLES,
+    ArtifactMap,
+    Pipeline,
+    SandboxAllowances,
+    Sha256,
+    StageReceipts,
+)
 from bitwright.pins import CiIdentity, builder_id, builder_kind
 from bitwright.project import CONFIG_PATH, ReleaseConfig, load_project_config
+from bitwright.runner.environment import PROCESS_VARIABLES
 from bitwright.runner.view import is_under
 
 __all__ = [
     "ReleaseSelection",
+    "confirmed_settings",
     "final_stages",
     "release_subjects",
     "select_release",
     "write_build_provenance",
 ]
+
+_CONFIRMED_VARIABLES = frozenset((*DETERMINISM_VARIABLES, *PROCESS_VARIABLES))
 
 
 def final_stages(pipeline: Pipeline) -> tuple[str, ...]:
@@ -99,7 +110,7 @@ def release_subjects(
     """
     if selection is None:
         selection = select_release(pipeline, load_project_config(repo).release)
-    files = digest_artifacts(repo, selection.paths, default_cache())
+    files = digest_artifacts(repo, selection.paths, memory_cache())
     chosen = {
         path: digest
         for path, digest in files.items()
@@ -122,20 +133,37 @@ def release_subjects(
 
 def _allowances(link: dict[str, Any]) -> SandboxAllowances:
     recorded = link.get("byproducts", {}).get("allowances")
-    return SandboxAllowances() if recorded is None else from_jsonable(SandboxAllowances, recorded)
+    return SandboxAllowances() if recorded is None else SandboxAllowances.from_json(recorded)
 
 
 def _confirmed(link: dict[str, Any]) -> dict[str, Any]:
-    """What a stage's receipts confirmed (the exit receipt, else the start one) and its seal."""
+    """What a stage's receipts confirmed, and its seal (see :func:`confirmed_settings`)."""
     byproducts = link.get("byproducts", {})
-    receipts = byproducts.get("receipts") or []
-    confirmed: dict[str, Any] = {}
-    if receipts:
-        last = dict(receipts[-1])
-        last.pop("phase", None)
-        confirmed.update(last)
+    confirmed = confirmed_settings(StageReceipts.from_json(byproducts.get("receipts") or {}))
     if "sandbox" in byproducts:
         confirmed[SANDBOX_KEY] = byproducts["sandbox"]
+    return confirmed
+
+
+def confirmed_settings(receipts: StageReceipts) -> dict[str, Any]:
+    """The settings a stage's receipts confirmed, as the provenance records them.
+
+    The process-level settings the runner receipt saw (umask and the determinism
+    variables, the CPU kernel path among them), and, where the stage loaded torch, what its
+    main torch process ran with (the CPU kernel path torch dispatched to, its flags, seed,
+    threads and devices).
+    """
+    confirmed: dict[str, Any] = {}
+    if receipts.runner is not None:
+        env = receipts.runner.env
+        confirmed["umask"] = receipts.runner.umask
+        confirmed["environment"] = {k: env[k] for k in sorted(_CONFIRMED_VARIABLES) if k in env}
+    torches = [r.torch for r in receipts.python if r.torch is not None]
+    if torches:
+        confirmed["torch"] = torches[0].to_json()
+    generators = {k: v for r in receipts.stagekit for k, v in r.generators.items()}
+    if generators:
+        confirmed["generators"] = dict(sorted(generators.items()))
     return confirmed
 
 

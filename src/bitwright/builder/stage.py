@@ -22,8 +22,8 @@ from bitwright.builder.context import CONTEXT_ENV, BuildContext, read_context
 from bitwright.builder.linkstore import LinkStore
 from bitwright.builder.paths import ProjectPaths
 from bitwright.builder.trajectory import TRAJECTORY_BYPRODUCT, trajectory_summary
-from bitwright.digest import default_cache, digest_artifacts
-from bitwright.errors import BitwrightError, StageFailed, UsageError
+from bitwright.digest import digest_artifacts, memory_cache
+from bitwright.errors import BitwrightError, ReceiptMismatch, StageFailed, UsageError
 from bitwright.fileio import write_text_atomic
 from bitwright.model import (
     ArtifactMap,
@@ -160,12 +160,13 @@ def _run_development(
         host_env=host_env,
         allowances=allowances,
     )
-    warnings = _judged(paths, run, settings, strict=strict, receipt_required=False)
-    if not run.receipts:
-        warnings += (
-            f"stage {spec.name!r} confirmed no determinism settings (it wrote no receipt); "
-            "`bitwright build` requires them",
-        )
+    warnings = _judged(
+        paths, run, settings, strict=strict, receipt_required=False, param_files=spec.param_files
+    )
+    try:
+        judge(run, settings=settings, strict=strict, param_files=spec.param_files)
+    except ReceiptMismatch as exc:  # a missing record: what a build would refuse
+        warnings += (f"stage {spec.name!r} {exc.detail}; `bitwright build` requires it",)
     return StageOutcome(link=None, run=run, warnings=warnings)
 
 
@@ -182,7 +183,7 @@ def _sealed(
     allowances: SandboxAllowances,
     variation: Variation | None = None,
 ) -> StageRun:
-    cache = default_cache()
+    cache = memory_cache()  # what a link attests is hashed by this process, nothing else
 
     def digest(repo_paths: Sequence[str]) -> ArtifactMap:
         return digest_artifacts(paths.repo, repo_paths, cache)
@@ -210,6 +211,7 @@ def _judged(
     *,
     strict: bool,
     receipt_required: bool,
+    param_files: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """Fail a run that must not count; return the warnings of one that may."""
     if run.returncode != 0:
@@ -219,7 +221,13 @@ def _judged(
             hint=f"its output is in {paths.logs}",
             returncode=run.returncode,
         )
-    judge(run, settings=settings, strict=strict, receipt_required=receipt_required)
+    judge(
+        run,
+        settings=settings,
+        strict=strict,
+        param_files=param_files,
+        receipt_required=receipt_required,
+    )
     return tuple(
         f"stage {run.stage!r} read {path}, which is not a declared dep "
         "(declare it in dvc.yaml; --strict makes this fatal)"
@@ -242,14 +250,21 @@ def _run_and_link(
         spec,
         argv,
         settings=settings,
-        epoch=context.pins.git.commit_time,
+        epoch=context.pins.git.epoch,
         strict=context.strict,
         sandbox=detect_sandbox(context.sandbox, image=context.pins.container),
         host_env=host_env,
         allowances=allowances,
         variation=context.variation,
     )
-    warnings = _judged(paths, run, settings, strict=context.strict, receipt_required=True)
+    warnings = _judged(
+        paths,
+        run,
+        settings,
+        strict=context.strict,
+        receipt_required=True,
+        param_files=spec.param_files,
+    )
     link = build_link(run, context.pins, declared=settings)
     summary = trajectory_summary(paths.repo, spec, run.products)
     if summary is not None:

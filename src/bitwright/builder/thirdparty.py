@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bitwright.attest.provenance import ThirdParty
-from bitwright.digest import default_cache
+from bitwright.digest import memory_cache
 from bitwright.model import BuildPins, Pipeline
 from bitwright.pins.tofu import (
     ThirdPartyPin,
@@ -52,6 +52,6 @@ def third_party_inputs(repo: Path, pipeline: Pipeline, pins: BuildPins) -> Third
     """
     pins_file = read_pins(repo)
     pinned = pins_read_by(pipeline, pins_file)
-    check_local(repo, pinned, default_cache())
+    check_local(repo, pinned, memory_cache())  # what the build attests, it hashes itself
     unpinned = unpinned_inputs(repo, pipeline, pins_file, [data.path for data in pins.data])
     return ThirdPartyInputs(tuple(pinned), unpinned)

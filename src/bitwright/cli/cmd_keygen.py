@@ -49,7 +49,7 @@ def keygen_command(
             "signature, which model-signing 1.1 makes with ECDSA keys only",
             hint="use the default ECDSA P-256 key (--type ecdsa)",
         )
-    from bitwright.attest.keys import generate_keypair
+    from bitwright.attest import generate_keypair
 
     pair = generate_keypair(out, name=name, key_type=key_type, force=force)
     stderr.print(f"private key: {pair.private_path} (unencrypted PEM, mode 0600; never commit it)")

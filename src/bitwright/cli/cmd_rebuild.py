@@ -118,16 +118,16 @@ def rebuild_command(
     from bitwright.rebuild.compare import Tolerance
     from bitwright.rebuild.flow import rebuild_release
 
+    if spot_check is not None and stage is not None:  # a usage error before any key is read
+        raise UsageError(
+            "--spot-check audits training segments; it cannot be combined with --stage",
+            hint="drop --stage, or drop --spot-check to rebuild one stage",
+        )
     policy = trust_policy(key or [], trust, [], [], None)
     tolerance = None
     if atol is not None or rtol is not None:
         tolerance = Tolerance(atol or 0.0, rtol or 0.0)
     if spot_check is not None:
-        if stage is not None:
-            raise UsageError(
-                "--spot-check audits training segments; it cannot be combined with --stage",
-                hint="drop --stage, or drop --spot-check to rebuild one stage",
-            )
         from bitwright.cli._spotcheck_view import spot_check_command
         from bitwright.rebuild.spotcheck import AuditOptions
 

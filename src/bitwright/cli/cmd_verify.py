@@ -50,7 +50,7 @@ def trust_policy(
         UsageError: nothing trusted, or identities and issuers that do not pair up.
         KeyProblem, OperationalError: a key or the trust file cannot be read.
     """
-    from bitwright.attest.keys import load_public_key
+    from bitwright.attest import load_public_key
     from bitwright.attest.trust import SigstoreIdentity, TrustPolicy, load_trust_file
 
     if len(identities) != len(issuers):

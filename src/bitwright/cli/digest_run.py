@@ -73,10 +73,12 @@ def run_digest(paths: list[Path], *, as_json: bool, no_cache: bool) -> None:
     Raises:
         OperationalError: a path is missing, unreadable, or not a regular file or directory.
     """
-    from bitwright.digest import default_cache
+    from bitwright.digest import open_default_cache
 
     on_terminal = _stderr_is_terminal() and not as_json  # --json: quiet, machine output only
-    cache = None if no_cache else default_cache()
+    cache, refused = (None, "") if no_cache else open_default_cache()
+    if refused:
+        sys.stderr.write(f"warning: not using the digest cache: {refused}\n")
     try:
         targets = _plan(paths, sizes_of_trees=on_terminal)
         if sum(t.size for t in targets) > PROGRESS_THRESHOLD and on_terminal:

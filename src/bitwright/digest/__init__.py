@@ -14,11 +14,20 @@
   row (:mod:`.cache`).
 
 Trust note: whoever can write the cache file can make bitwright report any digest for an
-unchanged file; verifiers that must not trust the local machine pass ``cache=None``.
+unchanged file. The persistent cache is therefore private (0700/0600, refused otherwise) and
+serves ``bitwright digest`` only; a build hashes what it attests through
+:func:`memory_cache` (this process's memory), and verify and rebuild pass ``cache=None``.
 """
 
 from bitwright.digest.background import BackgroundTreeDigest
-from bitwright.digest.cache import CacheStats, DigestCache, default_cache, default_cache_path
+from bitwright.digest.cache import (
+    CacheStats,
+    DigestCache,
+    default_cache,
+    default_cache_path,
+    memory_cache,
+    open_default_cache,
+)
 from bitwright.digest.files import (
     CHUNK_SIZE,
     default_workers,
@@ -45,6 +54,8 @@ __all__ = [
     "default_cache",
     "default_cache_path",
     "default_workers",
+    "memory_cache",
+    "open_default_cache",
     "digest_artifacts",
     "digest_tree",
     "expand_paths",

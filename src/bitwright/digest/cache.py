@@ -15,15 +15,25 @@ Timestamps have a granularity, so a file rewritten within the same tick as the h
 its identity. Such *racy* entries are never stored (callers check
 :func:`~bitwright.digest.identity.identity_is_settled`), the rule of git's "racy clean" index.
 
-The cache is a SQLite database in WAL mode with a busy timeout, so several processes (stage
-runs and a build) can share it. It is an accelerator, never a requirement: after any SQLite
-error the cache turns itself off for the rest of the process instead of failing a build.
+The cache is a SQLite database in WAL mode with a busy timeout, so several processes can
+share it. It is an accelerator, never a requirement: after any SQLite error the cache turns
+itself off for the rest of the process instead of failing a command.
+
+Who can write the file can make bitwright report any digest for an unchanged file, so the
+persistent cache is private: its directory is 0700 and the database 0600 (tightened when
+they are this user's), and one owned by another user, writable by others, or a symbolic link
+is refused with a line that says so. Nothing that signs or verifies trusts it: a build hashes
+everything it attests in its own process, through :func:`memory_cache`, an in-memory cache
+no other process can write, and verify and rebuild read every byte.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -36,7 +46,15 @@ from bitwright.digest.identity import FileIdentity, encode_path
 from bitwright.errors import OperationalError
 from bitwright.model.digests import Sha256
 
-__all__ = ["CacheStats", "DigestCache", "TreeSnapshot", "default_cache", "default_cache_path"]
+__all__ = [
+    "CacheStats",
+    "DigestCache",
+    "TreeSnapshot",
+    "default_cache",
+    "default_cache_path",
+    "memory_cache",
+    "open_default_cache",
+]
 
 CACHE_ENV = "BITWRIGHT_DIGEST_CACHE"
 """Environment variable naming the cache file; ``off`` disables the cache."""
@@ -145,11 +163,20 @@ class DigestCache:
         """Open (creating if needed) the cache database at ``path``.
 
         Raises:
-            OperationalError: The file cannot be created or is not a bitwright digest cache.
+            OperationalError: The file cannot be created, is not a bitwright digest cache,
+                or is not private to this user (see the module's description).
         """
         path = Path(path).expanduser()
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _make_private(path.parent, 0o700, "directory")
+            try:  # created private; another process opening it at once is no error
+                flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                os.close(os.open(path, flags, 0o600))
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:  # a symbolic link: refused just below
+                    raise
+            _make_private(path, 0o600, "file")
             conn = sqlite3.connect(
                 path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
@@ -167,6 +194,14 @@ class DigestCache:
                 hint=f"delete the file to start a fresh cache, or set {CACHE_ENV}=off",
             ) from exc
         return cls(conn, path)
+
+    @classmethod
+    def in_memory(cls) -> DigestCache:
+        """A cache in this process's memory: nothing outside the process can write it."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        return cls(conn, Path(":memory:"))
 
     def close(self) -> None:
         """Close the database; later lookups miss and stores are dropped."""
@@ -339,14 +374,56 @@ def default_cache_path() -> Path | None:
 
 
 def default_cache() -> DigestCache | None:
-    """Open the default cache, or return ``None`` if it is off or its location is unusable.
+    """Open the default cache, or return ``None`` if it is off, unusable or refused.
 
-    Never raises: a build must not fail over its cache.
+    Never raises: a command must not fail over its cache (see :func:`open_default_cache`
+    for the reason it is not used).
     """
+    return open_default_cache()[0]
+
+
+def open_default_cache() -> tuple[DigestCache | None, str]:
+    """Open the default cache; return it (None when not used) and why it is not used ("")."""
     path = default_cache_path()
     if path is None:
-        return None
+        return None, ""
     try:
-        return DigestCache.open(path)
-    except OperationalError:
-        return None
+        return DigestCache.open(path), ""
+    except OperationalError as exc:
+        return None, f"{exc.message} ({exc.hint})"
+
+
+@functools.cache
+def memory_cache() -> DigestCache:
+    """This process's in-memory cache: what a build attests is hashed by the build itself.
+
+    A file hashed once (a data snapshot at preflight, a product) is answered again from here
+    while its identity is unchanged, and from nowhere else.
+    """
+    return DigestCache.in_memory()
+
+
+def _make_private(path: Path, mode: int, what: str) -> None:
+    """Refuse ``path`` unless only this user can write it; tighten its mode to ``mode``.
+
+    Raises:
+        OperationalError: it is a symbolic link, owned by another user, or writable by
+            others (group or world).
+    """
+    info = os.lstat(path)
+    hint = f"use a cache of your own: set {CACHE_ENV} to a file in a private directory, or 'off'"
+    if stat.S_ISLNK(info.st_mode):
+        raise OperationalError(f"digest cache {what} {path} is a symbolic link: refused", hint=hint)
+    if info.st_uid != os.geteuid():
+        raise OperationalError(
+            f"digest cache {what} {path} belongs to another user (uid {info.st_uid}): refused",
+            hint=hint,
+        )
+    if info.st_mode & 0o022:
+        raise OperationalError(
+            f"digest cache {what} {path} is writable by other users "
+            f"(mode {stat.S_IMODE(info.st_mode):o}): refused",
+            hint=f"chmod {mode:o} {path}; or " + hint,
+        )
+    if stat.S_IMODE(info.st_mode) != mode:
+        os.chmod(path, mode)

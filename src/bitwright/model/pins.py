@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bitwright.model._json import JsonModel
 from bitwright.model.digests import Sha256
 
 __all__ = [
+    "CPU_KERNEL_PATHS",
+    "DETERMINISM_VARIABLES",
     "BuildPins",
     "ContainerPin",
     "DataPin",
@@ -19,7 +22,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class SourceSignature:
+class SourceSignature(JsonModel):
     """A git signature (SSH, GPG or X.509) carried by the source commit.
 
     Attributes:
@@ -37,15 +40,20 @@ class SourceSignature:
 
 
 @dataclass(frozen=True)
-class GitPin:
+class GitPin(JsonModel):
     """The source commit of a build.
 
     Attributes:
         commit: the 40-hex commit id of HEAD.
-        commit_time: the committer time, seconds since the epoch (SOURCE_DATE_EPOCH).
+        commit_time: the committer time, seconds since the epoch.
         remote_url: the ``origin`` URL, or the repository path when there is no remote.
         dirty: whether the working tree differs from the commit (only with ``--allow-dirty``).
         dirty_paths: the tracked or untracked-but-not-ignored paths that differ.
+        source_date_epoch: the committer time of the last commit that changed the source,
+            that is anything but the files a build rewrites itself (``dvc.lock``): every
+            stage's ``SOURCE_DATE_EPOCH``. Committing ``dvc.lock`` alone leaves it unchanged,
+            so the stages' environment, and the outputs they make, stay the same. 0 in pins
+            recorded before it existed: :attr:`commit_time` is then the epoch.
         signature: the commit's git signature, ``None`` when it is unsigned.
     """
 
@@ -54,6 +62,7 @@ class GitPin:
     remote_url: str
     dirty: bool = False
     dirty_paths: tuple[str, ...] = ()
+    source_date_epoch: int = 0
     signature: SourceSignature | None = None
 
     @property
@@ -61,9 +70,14 @@ class GitPin:
         """Whether a verifier can rebuild from this pin (a dirty tree cannot be fetched)."""
         return not self.dirty
 
+    @property
+    def epoch(self) -> int:
+        """The ``SOURCE_DATE_EPOCH`` of every stage of the build."""
+        return self.source_date_epoch or self.commit_time
+
 
 @dataclass(frozen=True)
-class DataPin:
+class DataPin(JsonModel):
     """A data snapshot tracked by DVC.
 
     Attributes:
@@ -84,7 +98,7 @@ class DataPin:
 
 
 @dataclass(frozen=True)
-class ContainerPin:
+class ContainerPin(JsonModel):
     """The build image the stages ran in (only a container build has one).
 
     Attributes:
@@ -108,12 +122,46 @@ class ContainerPin:
     how: str
 
 
+DETERMINISM_VARIABLES = (
+    "PYTHONHASHSEED",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "MKL_CBWR",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TORCHINDUCTOR_DETERMINISTIC",
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+)
+"""Every variable :meth:`DeterminismSettings.environment` may set."""
+
+CPU_KERNEL_PATHS: dict[str, str] = {"default": "SSE41", "avx2": "AVX2", "avx512": "AVX512_CORE"}
+"""The CPU kernel paths a build may pin (torch's ``ATEN_CPU_CAPABILITY``), each with the
+highest instruction set oneDNN may then use (``ONEDNN_MAX_CPU_ISA``)."""
+
+
 @dataclass(frozen=True)
-class DeterminismSettings:
+class DeterminismSettings(JsonModel):
     """Determinism settings declared for every stage (``params.yaml`` ``determinism:``).
 
     Every field here either changes the numbers a stage produces or is set before the
     interpreter starts; all of them are recorded in every link and checked against receipts.
+
+    Attributes:
+        seed: seeds Python's ``random``, numpy's and torch's generators.
+        torch_deterministic: torch's deterministic algorithms (and cuDNN's).
+        cudnn_benchmark: cuDNN's autotuner (off: the same kernels every run).
+        allow_tf32: TF32 in matmul and cuDNN on GPUs.
+        threads: threads of OpenMP, MKL, OpenBLAS and torch.
+        pythonhashseed: ``PYTHONHASHSEED``.
+        cublas_workspace_config: ``CUBLAS_WORKSPACE_CONFIG`` (deterministic cuBLAS).
+        mkl_cbwr: ``MKL_CBWR``, MKL's conditional numerical reproducibility branch.
+        cpu_capability: the CPU kernel path, one of :data:`CPU_KERNEL_PATHS` or "" for
+            none: torch dispatches its CPU kernels by instruction set, so machines with and
+            without AVX-512 train other bits unless it is pinned (``ATEN_CPU_CAPABILITY``,
+            and oneDNN's maximum instruction set with it).
+        devices: the devices a stage may compute on: ``cpu``, ``cuda`` or ``cuda:N``.
     """
 
     seed: int = 0
@@ -124,22 +172,37 @@ class DeterminismSettings:
     pythonhashseed: int = 0
     cublas_workspace_config: str = ":4096:8"
     mkl_cbwr: str = "AVX2,STRICT"
+    cpu_capability: str = "avx2"
+    devices: tuple[str, ...] = ("cpu",)
 
     def environment(self) -> dict[str, str]:
         """The environment variables a stage must start with for these settings to hold."""
         threads = str(self.threads)
-        return {
+        env = {
             "PYTHONHASHSEED": str(self.pythonhashseed),
             "CUBLAS_WORKSPACE_CONFIG": self.cublas_workspace_config,
             "MKL_CBWR": self.mkl_cbwr,
             "OMP_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads,
             "OPENBLAS_NUM_THREADS": threads,
+            # TorchInductor reads its deterministic mode from here when it is first imported
+            "TORCHINDUCTOR_DETERMINISTIC": "1" if self.torch_deterministic else "0",
         }
+        isa = CPU_KERNEL_PATHS.get(self.cpu_capability)
+        if isa is not None:
+            env["ATEN_CPU_CAPABILITY"] = self.cpu_capability
+            env["ONEDNN_MAX_CPU_ISA"] = isa
+            env["DNNL_MAX_CPU_ISA"] = isa  # the name of oneDNN releases before 2.x
+        return env
+
+    def allows_device(self, device: str) -> bool:
+        """Whether a stage may compute on ``device`` (``cuda:1`` is allowed by ``cuda``)."""
+        kind = device.split(":", 1)[0]
+        return device in self.devices or kind in self.devices
 
 
 @dataclass(frozen=True)
-class GpuInfo:
+class GpuInfo(JsonModel):
     """One GPU as NVML reports it."""
 
     name: str
@@ -149,7 +212,7 @@ class GpuInfo:
 
 
 @dataclass(frozen=True)
-class EnvironmentPin:
+class EnvironmentPin(JsonModel):
     """The software and hardware environment of a build.
 
     Attributes:
@@ -182,7 +245,7 @@ class EnvironmentPin:
 
 
 @dataclass(frozen=True)
-class BuildPins:
+class BuildPins(JsonModel):
     """Everything pinned once per build and recorded in every stage link.
 
     ``container`` is None when the stages ran on the host (the sandboxed-host builder):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bitwright.model._json import JsonModel
+
 __all__ = ["ArtifactSpec", "Pipeline", "StageSpec"]
 
 
 @dataclass(frozen=True)
-class StageSpec:
+class StageSpec(JsonModel):
     """One DVC stage of ``dvc.yaml``.
 
     Attributes:
@@ -46,7 +48,7 @@ class StageSpec:
 
 
 @dataclass(frozen=True)
-class ArtifactSpec:
+class ArtifactSpec(JsonModel):
     """One entry of the ``artifacts:`` section of ``dvc.yaml`` (DVC's model registry).
 
     Attributes:
@@ -65,7 +67,7 @@ class ArtifactSpec:
 
 
 @dataclass(frozen=True)
-class Pipeline:
+class Pipeline(JsonModel):
     """All stages of a ``dvc.yaml``, in the file's order, and what it declares beside them.
 
     Attributes:

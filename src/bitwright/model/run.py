@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bitwright.model._json import JsonModel
 from bitwright.model.digests import ArtifactMap, Sha256
-from bitwright.model.receipt import Receipt
+from bitwright.model.receipt import StageReceipts
 
 __all__ = ["SandboxAllowances", "SandboxKind", "SandboxReport", "StageRun"]
 
@@ -21,7 +22,7 @@ class SandboxKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class SandboxReport:
+class SandboxReport(JsonModel):
     """What the runner enforced for a stage, recorded in its link.
 
     Attributes:
@@ -42,7 +43,7 @@ class SandboxReport:
 
 
 @dataclass(frozen=True)
-class SandboxAllowances:
+class SandboxAllowances(JsonModel):
     """What a project's config lets one stage do beyond the seal; recorded in its link.
 
     Attributes:
@@ -64,7 +65,7 @@ class SandboxAllowances:
 
 
 @dataclass(frozen=True)
-class StageRun:
+class StageRun(JsonModel):
     """One finished run of a stage.
 
     Attributes:
@@ -77,12 +78,13 @@ class StageRun:
         stderr_sha256: digest of the child's standard error.
         sandbox: what was enforced.
         environment: the exact environment the child started with.
-        receipts: the receipts the child wrote (start and exit), empty if none.
+        receipts: the receipts the stage's processes wrote (see :class:`StageReceipts`).
         undeclared_reads: repository files the child opened that are not declared deps.
         started_on: RFC 3339 UTC start time.
         finished_on: RFC 3339 UTC finish time.
         notes: what a human should know about how the run was sealed.
         allowances: what the project config let the stage do beyond the seal.
+        umask: the umask the runner gave the stage (octal, as its receipt reports it).
     """
 
     stage: str
@@ -94,9 +96,10 @@ class StageRun:
     stderr_sha256: Sha256
     sandbox: SandboxReport
     environment: dict[str, str]
-    receipts: tuple[Receipt, ...] = ()
+    receipts: StageReceipts = field(default_factory=StageReceipts)
     undeclared_reads: tuple[str, ...] = ()
     started_on: str = ""
     finished_on: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
     allowances: SandboxAllowances = field(default_factory=SandboxAllowances)
+    umask: str = "0022"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bitwright.model import from_jsonable, to_jsonable
+from bitwright.model import JsonModel
 from bitwright.rebuild.compare import Verdict
 from bitwright.rebuild.report import RebuildReport
 from bitwright.rebuild.stages import StageComparison
@@ -139,7 +139,7 @@ class SkippedVariation:
 
 
 @dataclass(frozen=True)
-class Night:
+class Night(JsonModel):
     """One nightly run: a history record.
 
     Attributes:
@@ -187,7 +187,7 @@ class Night:
 
     def to_record(self) -> dict[str, Any]:
         """The history record (JSON data)."""
-        return {"schema": HISTORY_SCHEMA, **to_jsonable(self)}
+        return {"schema": HISTORY_SCHEMA, **self.to_json()}
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> Night:
@@ -200,7 +200,7 @@ class Night:
         body = dict(data)
         if body.pop("schema", None) != HISTORY_SCHEMA:
             raise ValueError(f"not a {HISTORY_SCHEMA} record")
-        return from_jsonable(cls, body)
+        return cls.from_json(body)
 
 
 def _moved(comparison: StageComparison) -> tuple[MovedTensor, ...]:

@@ -3,7 +3,9 @@
 ``bitwright build`` pins everything once, before any stage runs, and every link records it:
 
 * :func:`pin_git_commit` -- HEAD, its committer time, its ``origin``, and any difference of
-  the work tree from it, found by content (:mod:`.git`, :mod:`.worktree`);
+  the work tree from it, found by content (:mod:`.git`, :mod:`.worktree`); bitwright's one
+  git layer (GitPython, with a careful environment) is :mod:`._gitcmd`, which also clones a
+  source at a commit for a rebuild (:func:`clone_at_commit`);
 * :func:`pin_data` -- every ``dvc add`` snapshot, checked against its ``.dvc`` md5 and given
   a sha256 and the DVC remote to fetch it from (:mod:`.data`);
 * :func:`pin_container` -- the build image of a container build, from
@@ -34,7 +36,12 @@ if TYPE_CHECKING:
     from bitwright.pins.data import DVC_ENV, pin_data
     from bitwright.pins.determinism import pin_determinism
     from bitwright.pins.environment import pin_environment
-    from bitwright.pins.git import head_commit_time, is_ignored_untracked, pin_git_commit
+    from bitwright.pins.git import (
+        clone_at_commit,
+        head_commit_time,
+        is_ignored_untracked,
+        pin_git_commit,
+    )
     from bitwright.pins.worktree import find_dirty_paths
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "builder_id",
     "builder_kind",
     "ci_identity",
+    "clone_at_commit",
     "find_dirty_paths",
     "head_commit_time",
     "is_ignored_untracked",
@@ -113,6 +121,7 @@ __getattr__, __dir__ = lazy_names(
         "pin_determinism": "determinism",
         "pin_environment": "environment",
         "pin_git_commit": "git",
+        "clone_at_commit": "git",
         "head_commit_time": "git",
         "is_ignored_untracked": "git",
         "find_dirty_paths": "worktree",

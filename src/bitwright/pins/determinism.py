@@ -1,4 +1,9 @@
-"""Read the declared determinism settings from the ``determinism:`` mapping of ``params.yaml``."""
+"""Read the declared determinism settings from ``params.yaml``, and check this CPU can honour them.
+
+:func:`pin_determinism` reads and checks the ``determinism:`` mapping. :func:`check_kernel_path`
+refuses a machine whose CPU cannot run the pinned CPU kernel path: forcing torch onto
+instructions the CPU lacks would crash the stage, and running another path trains other bits.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bitwright.errors import UsageError
-from bitwright.model.pins import DeterminismSettings
+from bitwright.errors import OperationalError, UsageError
+from bitwright.model.pins import CPU_KERNEL_PATHS, DeterminismSettings
 
-__all__ = ["PARAMS_FILE", "SECTION", "pin_determinism"]
+__all__ = ["KERNEL_PATH_FLAGS", "PARAMS_FILE", "SECTION", "check_kernel_path", "pin_determinism"]
 
 PARAMS_FILE = "params.yaml"
 SECTION = "determinism"
@@ -17,6 +22,14 @@ SECTION = "determinism"
 _UINT32 = 2**32 - 1
 _CUBLAS_RE = re.compile(r"(:\d+:\d+)+")
 _MKL_CBWR_RE = re.compile(r"[A-Z][A-Z0-9_]*(,STRICT)?")
+_DEVICE_RE = re.compile(r"cpu|cuda(:\d+)?")
+
+KERNEL_PATH_FLAGS: dict[str, frozenset[str]] = {
+    "default": frozenset(),
+    "avx2": frozenset({"avx2", "fma"}),
+    "avx512": frozenset({"avx512f", "avx512vl", "avx512bw", "avx512dq", "fma"}),
+}
+"""The CPU flags (``/proc/cpuinfo``) torch requires before it dispatches to a kernel path."""
 
 # Each setting: its type, and a check of its value with the rule a user reads on failure.
 # Ranges are those the consumers accept: numpy seeds and PYTHONHASHSEED take 0 .. 2**32-1.
@@ -38,6 +51,16 @@ _RULES: dict[str, tuple[type, _Check, str]] = {
         lambda v: _MKL_CBWR_RE.fullmatch(v) is not None,
         'an MKL_CBWR branch such as "AVX2,STRICT" or "COMPATIBLE"',
     ),
+    "cpu_capability": (
+        str,
+        lambda v: v == "" or v in CPU_KERNEL_PATHS,
+        f'a CPU kernel path ({", ".join(map(repr, CPU_KERNEL_PATHS))}) or "" for none',
+    ),
+    "devices": (
+        list,
+        lambda v: bool(v) and all(isinstance(d, str) and _DEVICE_RE.fullmatch(d) for d in v),
+        "a non-empty list of devices: cpu, cuda or cuda:N",
+    ),
 }
 
 
@@ -45,6 +68,8 @@ def _has_type(value: Any, kind: type) -> bool:
     # bool is an int subclass: `threads: true` must not pass as 1, nor `seed: 0` as a flag.
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if kind is list:  # a YAML list, or the tuple of settings already read
+        return isinstance(value, list | tuple)
     return isinstance(value, kind)
 
 
@@ -83,5 +108,28 @@ def pin_determinism(params: Mapping[str, Any]) -> DeterminismSettings:
                 f"{PARAMS_FILE}: {SECTION}.{key} must be {wanted}, not {value!r}",
                 hint=f"fix {SECTION}.{key} in the configs that compose {PARAMS_FILE}",
             )
-        values[str(key)] = value
+        values[str(key)] = tuple(value) if isinstance(value, list) else value
     return DeterminismSettings(**values)
+
+
+def check_kernel_path(settings: DeterminismSettings, flags: frozenset[str], machine: str) -> None:
+    """Refuse to build on a CPU that cannot run the pinned CPU kernel path.
+
+    Args:
+        settings: the declared settings (``cpu_capability`` "" pins nothing).
+        flags: this CPU's flags (:func:`bitwright.pins.environment.cpu_flags`).
+        machine: ``platform.machine()``, for the message.
+
+    Raises:
+        OperationalError: the CPU lacks an instruction set the pinned path needs.
+    """
+    path = settings.cpu_capability
+    missing = sorted(KERNEL_PATH_FLAGS.get(path, frozenset()) - flags)
+    if not missing:
+        return
+    raise OperationalError(
+        f"this CPU ({machine}) cannot run the pinned CPU kernel path {path!r}: it lacks "
+        f"{', '.join(missing)}",
+        hint=f"build or rebuild on an x86-64 machine with {path.upper()} "
+        "(determinism.cpu_capability): another kernel path computes other bits",
+    )

@@ -27,7 +27,14 @@ from typing import Any
 from bitwright.model.digests import Sha256
 from bitwright.model.pins import EnvironmentPin, GpuInfo
 
-__all__ = ["cpu_info", "gpu_info", "installed_packages", "pin_environment", "torch_versions"]
+__all__ = [
+    "cpu_flags",
+    "cpu_info",
+    "gpu_info",
+    "installed_packages",
+    "pin_environment",
+    "torch_versions",
+]
 
 _CPUINFO = Path("/proc/cpuinfo")
 
@@ -108,12 +115,8 @@ def _os_description() -> str:
     return f"{kernel} / {distro}" if distro else kernel
 
 
-def cpu_info(cpuinfo: Path = _CPUINFO) -> tuple[str, Sha256]:
-    """Return the CPU model name and the sha256 of its sorted, newline-joined feature flags.
-
-    Reads ``/proc/cpuinfo`` (``model name``/``flags`` on x86, ``Features`` on ARM); where it
-    is missing the model is ``platform.processor()`` and the flags are empty.
-    """
+def _read_cpuinfo(cpuinfo: Path) -> tuple[str, frozenset[str]]:
+    """The CPU model name and flags in ``/proc/cpuinfo`` (x86 ``flags``, ARM ``Features``)."""
     model, flags = "", set[str]()
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
@@ -126,6 +129,21 @@ def cpu_info(cpuinfo: Path = _CPUINFO) -> tuple[str, Sha256]:
             model = value.strip()
         elif key in {"flags", "features"}:
             flags.update(value.split())
+    return model, frozenset(flags)
+
+
+def cpu_flags(cpuinfo: Path = _CPUINFO) -> frozenset[str]:
+    """Return this CPU's feature flags (empty where ``/proc/cpuinfo`` is missing)."""
+    return _read_cpuinfo(cpuinfo)[1]
+
+
+def cpu_info(cpuinfo: Path = _CPUINFO) -> tuple[str, Sha256]:
+    """Return the CPU model name and the sha256 of its sorted, newline-joined feature flags.
+
+    Reads ``/proc/cpuinfo`` (``model name``/``flags`` on x86, ``Features`` on ARM); where it
+    is missing the model is ``platform.processor()`` and the flags are empty.
+    """
+    model, flags = _read_cpuinfo(cpuinfo)
     return model or platform.processor() or platform.machine(), _sha256_lines(tuple(sorted(flags)))
 
 

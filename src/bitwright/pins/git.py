@@ -9,11 +9,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bitwright.errors import DirtyTreeError, OperationalError, ToolError
 from bitwright.model.pins import GitPin
-from bitwright.pins._gitcmd import git_bytes, git_text, repo_toplevel
+from bitwright.pins._gitcmd import clone_at_commit, git_bytes, git_text, repo_toplevel
 from bitwright.pins.source_signature import read_source_signature
 from bitwright.pins.worktree import find_dirty_paths
 
-__all__ = ["head_commit_time", "is_ignored_untracked", "pin_git_commit", "redact_url"]
+__all__ = [
+    "clone_at_commit",
+    "head_commit_time",
+    "is_ignored_untracked",
+    "pin_git_commit",
+    "redact_url",
+]
 
 _SHOWN_PATHS = 5
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -70,6 +76,17 @@ def _remote_url(top: Path) -> str:
     return redact_url(raw) if raw else str(top)
 
 
+def _source_date_epoch(top: Path, commit: str, commit_time: int, ignore: Iterable[str]) -> int:
+    """When the source last changed: the last commit up to ``commit`` not only of ``ignore``.
+
+    ``ignore`` holds the files a build rewrites itself: a commit of ``dvc.lock`` alone keeps
+    the epoch of the commit before it.
+    """
+    excludes = [f":(exclude,top){path.strip('/')}" for path in ignore]
+    text = git_text(top, "log", "-1", "--format=%ct", commit, "--", ":(top)", *excludes)
+    return int(text) if text.isdigit() else commit_time
+
+
 def pin_git_commit(repo: Path, *, allow_dirty: bool = False, ignore: Iterable[str] = ()) -> GitPin:
     """Pin the HEAD commit of the git work tree holding ``repo``.
 
@@ -83,7 +100,8 @@ def pin_git_commit(repo: Path, *, allow_dirty: bool = False, ignore: Iterable[st
         allow_dirty: record a dirty tree instead of refusing it; the pin is then
             not rebuildable (:attr:`GitPin.rebuildable` is false).
         ignore: repository-relative paths the build itself rewrites (``dvc.lock``):
-            their differences do not make the tree dirty.
+            their differences do not make the tree dirty, and commits that change only
+            them do not move ``SOURCE_DATE_EPOCH`` (:attr:`GitPin.source_date_epoch`).
 
     Returns:
         The commit id, its committer time (``SOURCE_DATE_EPOCH``), the ``origin`` URL
@@ -98,6 +116,7 @@ def pin_git_commit(repo: Path, *, allow_dirty: bool = False, ignore: Iterable[st
     top = repo_toplevel(repo)
     commit = _head_commit(top)
     commit_time = int(git_text(top, "show", "-s", "--format=%ct", commit))
+    ignore = tuple(ignore)
     dirty = find_dirty_paths(top, ignore=ignore)
     if dirty and not allow_dirty:
         shown = ", ".join(dirty[:_SHOWN_PATHS])
@@ -113,5 +132,6 @@ def pin_git_commit(repo: Path, *, allow_dirty: bool = False, ignore: Iterable[st
         remote_url=_remote_url(top),
         dirty=bool(dirty),
         dirty_paths=dirty,
+        source_date_epoch=_source_date_epoch(top, commit, commit_time, ignore),
         signature=read_source_signature(top, commit),
     )

@@ -5,7 +5,7 @@
 mtime back, looks clean to it. A build that claims a commit must not trust that, so this
 module hashes every tracked file's bytes as a git blob (``blob <len> NUL <bytes>``, sha1 or
 sha256 by the repository's object format) and compares it with the HEAD tree entry; only
-files whose raw bytes differ are handed to ``git hash-object --stdin-paths``, which applies
+files whose raw bytes differ are handed to ``git hash-object PATH...``, which applies
 the clean filters and end-of-line conversion of ``.gitattributes`` the way ``git add`` would,
 so a checkout converted by ``text``/``eol``/LFS attributes is not called dirty.
 
@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bitwright.pins._gitcmd import git_bytes, git_text
+from bitwright.pins._gitcmd import git_bytes, git_paths, git_text
 
 __all__ = ["blob_id", "find_dirty_paths"]
 
@@ -127,16 +127,9 @@ class _Checker:
 
 
 def _filtered_ids(top: Path, paths: list[str]) -> list[str]:
-    # --stdin-paths reads newline-separated names: a name with a newline cannot go this way
-    # and simply stays dirty (its raw bytes already differ).
-    sendable = [p for p in paths if "\n" not in p]
-    if not sendable:
-        return ["" for _ in paths]
-    out = git_bytes(
-        top, "hash-object", "--stdin-paths", input_bytes=os.fsencode("\n".join(sendable) + "\n")
-    )
-    ids = iter(out.decode().split())
-    return [next(ids) if "\n" not in p else "" for p in paths]
+    """Blob ids of ``paths`` with the clean filters and EOL conversion ``git add`` applies."""
+    out = b"".join(git_paths(top, ["hash-object"], paths))
+    return out.decode().split()
 
 
 def _submodule_dirt(

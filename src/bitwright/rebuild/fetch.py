@@ -12,17 +12,15 @@ finding (the rebuild's verdict), a missing object an operational error.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bitwright.attest.statement import Statement
-from bitwright.builder.data import dvc_executable
+from bitwright.builder.data import dvc_pull
 from bitwright.errors import DirtyTreeError, OperationalError
 from bitwright.fileio import write_text_atomic
-from bitwright.pins import DVC_ENV, pin_data
+from bitwright.pins import pin_data
 from bitwright.pins.data import find_dvc_files, read_dvc_file
 from bitwright.pins.dvcconfig import default_remote_url
 
@@ -122,11 +120,6 @@ def use_remote(workspace: Path, url: str) -> None:
     write_text_atomic(config, text)
 
 
-def dvc_env() -> dict[str, str]:
-    """The environment of every ``dvc`` command a rebuild runs (no analytics)."""
-    return {**os.environ, **DVC_ENV}
-
-
 def pull_snapshots(workspace: Path, paths: tuple[str, ...]) -> None:
     """``dvc pull`` the ``.dvc`` files tracking ``paths`` into the workspace.
 
@@ -146,19 +139,11 @@ def pull_snapshots(workspace: Path, paths: tuple[str, ...]) -> None:
                 f"data snapshot {path} has no .dvc file at the released commit",
                 hint="the release does not match its source; pass the right --source",
             )
-        done = subprocess.run(
-            [*dvc_executable(), "pull", "--quiet", tracked[path]],
-            cwd=workspace,
-            env=dvc_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0 or not (workspace / path).exists():
-            lines = [x for x in (done.stderr + done.stdout).strip().splitlines() if x.strip()]
-            reason = " ".join(lines[-2:]) if lines else f"exit status {done.returncode}"
+        reason = dvc_pull(workspace, tracked[path])
+        if reason is not None or not (workspace / path).exists():
             raise OperationalError(
-                f"cannot fetch data snapshot {path}: `dvc pull {tracked[path]}` failed: {reason}",
+                f"cannot fetch data snapshot {path}: `dvc pull {tracked[path]}` failed: "
+                f"{reason or 'it did not arrive'}",
                 hint=_PULL_HINT,
             )
 

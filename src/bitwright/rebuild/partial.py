@@ -11,32 +11,19 @@ names it; one that differs means the stage cannot be judged alone from these inp
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bitwright.builder.data import dvc_executable
+from bitwright.builder.data import dvc_pull
 from bitwright.builder.stage import stage_materials
 from bitwright.digest import digest_artifacts
 from bitwright.errors import OperationalError
 from bitwright.model import Pipeline
 from bitwright.pipeline import load_lock
-from bitwright.rebuild.fetch import dvc_env
 from bitwright.rebuild.stages import PathMatch, PathStatus, match_paths
 
 __all__ = ["check_materials", "place_materials", "unmatched"]
-
-
-def _pull_stage_outs(workspace: Path, stage: str) -> None:
-    subprocess.run(
-        [*dvc_executable(), "pull", "--quiet", stage],
-        cwd=workspace,
-        env=dvc_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def place_materials(
@@ -85,7 +72,7 @@ def place_materials(
         locked = load_lock(workspace) if (workspace / "dvc.lock").is_file() else {}
         for producer, paths in sorted(pending.items()):
             if producer in locked:
-                _pull_stage_outs(workspace, producer)
+                dvc_pull(workspace, producer)  # what arrives is checked below
             missing = [p for p in paths if not (workspace / p).is_file()]
             if missing:
                 raise OperationalError(

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bitwright.attest.canonical import canonical_json
+from bitwright.attest import canonical_json
 from bitwright.attest.signers import KeySigner
 from bitwright.attest.trust import TrustPolicy
 from bitwright.attest.vsa import (

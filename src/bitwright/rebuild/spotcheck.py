@@ -39,7 +39,7 @@ from bitwright.attest.vsa import VSA_FILE, build_vsa, write_vsa
 from bitwright.builder.orchestrate import build_stage
 from bitwright.errors import BitwrightError, CheckFailed, OperationalError, UsageError
 from bitwright.fileio import write_text_atomic
-from bitwright.model import DeterminismSettings, Pipeline, from_jsonable
+from bitwright.model import DeterminismSettings, Pipeline
 from bitwright.pins.git import pin_git_commit
 from bitwright.pipeline import load_pipeline
 from bitwright.rebuild.compare import Tolerance
@@ -219,7 +219,7 @@ def open_audit(
         trajectory = read_trajectory(traj_path, inside=ws)
     except TrajectoryInvalid as exc:
         return SpotCheckReport(str(run.release), False, exc.message, stage=claim.stage)
-    declared = from_jsonable(DeterminismSettings, dict(internal.determinism.declared))
+    declared = DeterminismSettings.from_json(dict(internal.determinism.declared))
     problems = check_run(trajectory, claim, link, declared.seed)
     model_sha = str(
         ((link.get("products") or {}).get(trajectory.header.model) or {}).get("sha256", "")

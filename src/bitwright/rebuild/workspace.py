@@ -7,16 +7,13 @@ commit the provenance names, detached, so nothing but that commit's tracked file
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 from pathlib import Path
 
-from bitwright.errors import OperationalError, ToolError, UsageError
+from bitwright.errors import UsageError
+from bitwright.pins import clone_at_commit
 
 __all__ = ["checkout_source", "fresh_workspace", "source_location"]
-
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
 
 def fresh_workspace(workspace: Path | None) -> Path:
@@ -46,25 +43,6 @@ def source_location(repository: str) -> str:
     return repository.removeprefix("git+")
 
 
-def _git(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env={**os.environ, **_GIT_ENV},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError as exc:
-        raise ToolError(f"cannot run git: {exc}", hint="install git") from None
-
-
-def _last_line(done: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit status {done.returncode}"
-
-
 def checkout_source(source: str, commit: str, workspace: Path) -> Path:
     """Clone ``source`` into ``workspace`` and check out ``commit`` (detached).
 
@@ -78,20 +56,7 @@ def checkout_source(source: str, commit: str, workspace: Path) -> Path:
 
     Raises:
         OperationalError: the source cannot be cloned, or does not hold the commit.
+        ToolError: git is missing.
     """
-    done = _git(["clone", "--quiet", "--no-checkout", source, str(workspace)])
-    if done.returncode != 0:
-        raise OperationalError(
-            f"cannot clone the source {source}: {_last_line(done)}",
-            hint="pass a reachable clone of the repository with --source PATH|URL",
-        )
-    if _git(["cat-file", "-e", f"{commit}^{{commit}}"], cwd=workspace).returncode != 0:
-        # A commit not on any branch may still be fetchable by id.
-        _git(["fetch", "--quiet", "origin", commit], cwd=workspace)
-    done = _git(["checkout", "--quiet", "--detach", commit], cwd=workspace)
-    if done.returncode != 0:
-        raise OperationalError(
-            f"the source {source} does not have commit {commit[:12]}: {_last_line(done)}",
-            hint="pass a clone that has the released commit with --source PATH|URL",
-        )
+    clone_at_commit(source, commit, workspace)
     return workspace

@@ -1,8 +1,9 @@
 """The CycloneDX 1.6 strict JSON schema as a validator that scales with the BOM's size.
 
-The validator is the one cyclonedx-python-lib builds (Draft 7, its bundled schema and the
-SPDX, JSF and cryptography definitions it refers to, format checks on), with one keyword
-replaced: jsonschema checks ``uniqueItems`` by comparing every pair of items, which costs
+The validator is the one cyclonedx-python-lib builds (Draft 7, the CycloneDX 1.6 schema and
+the SPDX, JSF and cryptography definitions it refers to, format checks on), over copies of
+those schemas in ``schemas/`` (the library keeps its own in a private module), with one
+keyword replaced: jsonschema checks ``uniqueItems`` by comparing every pair of items, which costs
 most of a verify on an AI BOM listing a few hundred packages. Here every item gets a
 hashable key that equal items (in jsonschema's sense: ``1 == 1.0``, ``True != 1``, key
 order ignored) always share, so distinct keys prove the items unique in one pass; when two
@@ -14,10 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from functools import cache
+from importlib import resources
 from typing import Any
 
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.schema._res import BOM_JSON_STRICT, CRYPTOGRAPHY_DEFS, JSF, SPDX_JSON
 from jsonschema import ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import Draft7Validator, extend
@@ -64,22 +64,23 @@ _BomValidator = extend(Draft7Validator, validators={"uniqueItems": _unique_items
 @cache
 def bom_validator() -> Validator:
     """The CycloneDX 1.6 strict validator (built once per process)."""
-    resources = [
-        ("spdx.SNAPSHOT.schema.json", SPDX_JSON),
-        ("cryptography-defs.SNAPSHOT.schema.json", CRYPTOGRAPHY_DEFS),
-        ("jsf-0.82.SNAPSHOT.schema.json", JSF),
-    ]
     registry: Registry[Any] = Registry().with_resources(
-        (_SCHEMA_PREFIX + name, DRAFT7.create_resource(_load(path))) for name, path in resources
+        (_SCHEMA_PREFIX + name, DRAFT7.create_resource(_load(name))) for name in _REFERENCED
     )
-    schema_path = BOM_JSON_STRICT[SchemaVersion.V1_6]
-    assert schema_path is not None  # bundled with cyclonedx-python-lib
     validator: Validator = _BomValidator(
-        _load(schema_path), registry=registry, format_checker=Draft7Validator.FORMAT_CHECKER
+        _load(_BOM_SCHEMA), registry=registry, format_checker=Draft7Validator.FORMAT_CHECKER
     )
     return validator
 
 
-def _load(path: str) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+_BOM_SCHEMA = "bom-1.6.SNAPSHOT.schema.json"
+_REFERENCED = (
+    "spdx.SNAPSHOT.schema.json",
+    "cryptography-defs.SNAPSHOT.schema.json",
+    "jsf-0.82.SNAPSHOT.schema.json",
+)
+
+
+def _load(name: str) -> Any:
+    """A schema of ``schemas/`` (package data)."""
+    return json.loads((resources.files("bitwright.release") / "schemas" / name).read_bytes())

@@ -26,9 +26,9 @@ from bitwright.attest.provenance import parse_statement, read_provenance
 from bitwright.attest.statement import Statement
 from bitwright.builder import ProjectPaths
 from bitwright.builder.recovery import process_alive
-from bitwright.digest import default_cache, digest_tree, sha256_file
+from bitwright.digest import digest_tree, memory_cache, sha256_file
 from bitwright.errors import KeyProblem, OperationalError
-from bitwright.model import BuildPins, Sha256, from_jsonable
+from bitwright.model import BuildPins, Sha256
 from bitwright.release.aibom_facts import release_aibom
 from bitwright.release.layout import ReleaseLayout
 from bitwright.release.modelsig import sign_model
@@ -174,7 +174,7 @@ def _last_build(paths: ProjectPaths, owner: Key) -> _Build:
 
 
 def _require_unchanged(repo: Path, subjects: Mapping[str, str]) -> None:
-    cache = default_cache()
+    cache = memory_cache()  # a release vouches only for digests this process computed
     for subject, digest in sorted(subjects.items()):
         path = repo / subject
         if not path.is_file():
@@ -265,7 +265,7 @@ def _copied_digests(layout: ReleaseLayout, subjects: Mapping[str, str]) -> dict[
 def _pins_of(link: Path) -> BuildPins:
     payload, _ = read_link(link)
     try:
-        return from_jsonable(BuildPins, payload["environment"]["pins"])
+        return BuildPins.from_json(payload["environment"]["pins"])
     except (KeyError, TypeError, ValueError) as exc:
         raise OperationalError(
             f"link {link} records no readable pins: {exc}", hint="run `bitwright build` again"

@@ -5,15 +5,17 @@ or in the build image through podman when a container build asks for it: no netw
 repository read-only with secrets hidden (and, in strict mode, every undeclared file
 hidden), a cleared environment (:mod:`~bitwright.runner.environment`).
 Python read tracing (:mod:`~bitwright.runner.trace`) names undeclared inputs; receipts
-(:mod:`~bitwright.runner.receipt`) confirm the declared determinism settings.
+(:mod:`~bitwright.runner.receipt`) confirm the declared determinism settings: the runner's
+own for every stage (environment, umask), and each Python process's (torch's settings when
+it loaded torch, the parameter files it read, its generators when it used stagekit).
 :func:`run_sealed` returns the facts of a run; :func:`judge` decides whether it may be
 attested.
 """
 
 from bitwright.runner._podman import image_reference, podman_command, probe_podman
 from bitwright.runner.environment import ALLOWED_HOST_VARS, sealed_environment
-from bitwright.runner.receipt import check_receipts, read_receipts
-from bitwright.runner.run import judge, log_paths, run_sealed, toolchain_paths
+from bitwright.runner.receipt import RUNNER_UMASK, Expectation, check_receipts, read_receipts
+from bitwright.runner.run import judge, log_paths, run_sealed, stage_environment, toolchain_paths
 from bitwright.runner.sandbox import (
     BubblewrapSandbox,
     NoSandbox,
@@ -30,8 +32,10 @@ __all__ = [
     "HIDDEN",
     "Bind",
     "BubblewrapSandbox",
+    "Expectation",
     "NoSandbox",
     "PodmanSandbox",
+    "RUNNER_UMASK",
     "RepoView",
     "Sandbox",
     "UnshareSandbox",
@@ -45,6 +49,7 @@ __all__ = [
     "read_receipts",
     "run_sealed",
     "sealed_environment",
+    "stage_environment",
     "toolchain_paths",
     "undeclared_reads",
 ]

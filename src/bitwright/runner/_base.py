@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from bitwright.model.run import SandboxKind, SandboxReport
+from bitwright.runner.receipt import shim_argv
 from bitwright.runner.view import Bind, RepoView
 
 __all__ = ["SANDBOX_PRIVATE_DIR", "Sandbox"]
@@ -71,6 +72,13 @@ class Sandbox(ABC):
         software's paths here, so the link records what the stage was given.
         """
         return dict(env)
+
+    def shim(self, argv: Sequence[str], receipt_fd: int) -> list[str]:
+        """Return ``argv`` started through the runner-receipt shim writing on ``receipt_fd``.
+
+        The default runs the shim with this process's Python, which the sandbox shows.
+        """
+        return shim_argv(argv, receipt_fd)
 
     def running(self, writable: Sequence[Bind]) -> AbstractContextManager[None]:
         """Surround the one run of the command that ``wrap`` returned (default: nothing)."""

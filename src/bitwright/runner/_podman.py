@@ -35,6 +35,7 @@ from bitwright.errors import OperationalError, UsageError
 from bitwright.model.run import SandboxKind, SandboxReport
 from bitwright.runner._base import Sandbox
 from bitwright.runner.environment import SYSTEM_PATH
+from bitwright.runner.receipt import shim_argv
 from bitwright.runner.view import Bind, RepoView, child_toward, is_under, strictly_under
 
 __all__ = [
@@ -51,6 +52,10 @@ PODMAN_GLOBAL_FLAGS = ("--runtime=runc", "--cgroup-manager=cgroupfs", "--events-
 systemd needed), events in a file (no journald needed)."""
 
 BITWRIGHT_IN_IMAGE = "/opt/bitwright"
+IMAGE_PYTHON = "/usr/bin/python3"
+"""The image's interpreter, which runs the runner-receipt shim in a container stage."""
+_HOSTNAME = "bitwright"
+_RECEIPT_FD_INSIDE = 3  # podman --preserve-fds=1 passes exactly descriptor 3
 """Where bitwright's own package is mounted read-only in the container (on PYTHONPATH)."""
 
 _MAPPED_ROOT = 1_000_000
@@ -161,6 +166,7 @@ class PodmanSandbox(Sandbox):
         self.executable = executable
         self.mapped_root = _MAPPED_ROOT if os.geteuid() == 0 else None
         self._container = ""
+        self._receipt_fd: int | None = None
 
     @classmethod
     def detect(cls, image: str, digest: str) -> PodmanSandbox:
@@ -186,9 +192,19 @@ class PodmanSandbox(Sandbox):
         """The image's programs first, bitwright's package on ``PYTHONPATH`` after the hook."""
         adapted = dict(env)
         adapted["PATH"] = ":".join(SYSTEM_PATH)
+        adapted["HOSTNAME"] = _HOSTNAME  # podman sets it from --hostname: declared, not a surprise
         hook = env.get("PYTHONPATH", "")
         adapted["PYTHONPATH"] = f"{hook}:{BITWRIGHT_IN_IMAGE}" if hook else BITWRIGHT_IN_IMAGE
         return dict(sorted(adapted.items()))
+
+    def shim(self, argv: Sequence[str], receipt_fd: int) -> list[str]:
+        """The shim runs on the image's Python and writes on descriptor 3 in the container.
+
+        ``wrap`` passes the runner's descriptor ``receipt_fd`` down as that descriptor
+        (``--preserve-fds``), so the receipt is still an unnamed file nothing reaches by path.
+        """
+        self._receipt_fd = receipt_fd
+        return shim_argv(argv, _RECEIPT_FD_INSIDE, python=IMAGE_PYTHON)
 
     def wrap(
         self,
@@ -205,7 +221,7 @@ class PodmanSandbox(Sandbox):
         args = [*podman_command(self.executable), "run", "--rm", "--pull=never"]
         args += [f"--name={self._container}", "--log-driver=none", "--network=none"]
         args += ["--read-only", "--cap-drop=all", "--security-opt=no-new-privileges"]
-        args += ["--hostname=bitwright", "--unsetenv-all", *_ulimits(), *self._userns()]
+        args += [f"--hostname={_HOSTNAME}", "--unsetenv-all", *_ulimits(), *self._userns()]
         for pattern in _GPU_DEVICES:
             args += [f"--device={node}" for node in sorted(glob.glob(pattern))]
         args += [m.flag() for m in plan_mounts(view, writable)]
@@ -218,8 +234,12 @@ class PodmanSandbox(Sandbox):
                     hint="a stage's environment is passed to podman on its command line",
                 )
             args.append(f"--env={name}={value}")
-        args += [f"--workdir={cwd}", self.reference, *argv]
-        return args
+        if self._receipt_fd is None:
+            args += [f"--workdir={cwd}", self.reference, *argv]
+            return args
+        args += ["--preserve-fds=1", f"--workdir={cwd}", self.reference, *argv]
+        # podman hands its descriptor 3 on to the container: make it the receipt's
+        return ["/bin/sh", "-c", f'exec "$@" {_RECEIPT_FD_INSIDE}>&{self._receipt_fd}', "sh", *args]
 
     @contextlib.contextmanager
     def running(self, writable: Sequence[Bind]) -> Iterator[None]:

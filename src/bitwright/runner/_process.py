@@ -41,6 +41,7 @@ def run_logged(
     stderr_log: Path,
     echo: bool,
     channel: StatusChannel | None = None,
+    pass_fds: Sequence[int] = (),
     umask: int | None = None,
 ) -> Finished:
     """Run ``command`` to its end with stdin closed, logging and digesting its output.
@@ -54,6 +55,7 @@ def run_logged(
         echo: also copy both streams to this process's standard error as they arrive.
         channel: where the sandbox tool reports whether the stage ran (its write end was
             passed to ``wrap``); a tool that failed before running the stage raises.
+        pass_fds: further descriptors the command inherits (the runner receipt's).
         umask: the child's umask; None inherits this process's.
 
     Raises:
@@ -68,7 +70,7 @@ def run_logged(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            pass_fds=(channel.write_fd,) if channel else (),
+            pass_fds=(*pass_fds, *((channel.write_fd,) if channel else ())),
             umask=-1 if umask is None else umask,
         )
     except OSError as exc:
@@ -80,10 +82,25 @@ def run_logged(
         if channel:
             channel.close_writer()
     assert proc.stdout is not None and proc.stderr is not None
-    pumps = [
-        _Pump(proc.stdout, stdout_log, echo),
-        _Pump(proc.stderr, stderr_log, echo),
-    ]
+    pumps = (_Pump(proc.stdout, stdout_log, echo), _Pump(proc.stderr, stderr_log, echo))
+    returncode, ran = _wait(proc, pumps, channel)
+    if returncode >= 0 and not ran:
+        last = pumps[1].tail.decode("utf-8", "replace").strip().splitlines()
+        raise ToolError(
+            f"{argv[0]} could not set up the sandbox: {last[-1] if last else 'no message'}",
+            hint="check that bubblewrap works here: bwrap --ro-bind / / true",
+        )
+    return Finished(returncode, pumps[0].sha256(), pumps[1].sha256())
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], pumps: Sequence[_Pump], channel: StatusChannel | None
+) -> tuple[int, bool]:
+    """Pump the output until the command ends; its status and whether the stage ran.
+
+    Raises:
+        OperationalError: a log could not be written.
+    """
     for pump in pumps:
         pump.start()
     try:
@@ -104,13 +121,7 @@ def run_logged(
                 f"cannot write the stage log {pump.log}: {pump.error.message}",
                 hint="check that the log directory is writable and the disk is not full",
             ) from pump.error
-    if returncode >= 0 and not ran:
-        last = pumps[1].tail.decode("utf-8", "replace").strip().splitlines()
-        raise ToolError(
-            f"{argv[0]} could not set up the sandbox: {last[-1] if last else 'no message'}",
-            hint="check that bubblewrap works here: bwrap --ro-bind / / true",
-        )
-    return Finished(returncode, pumps[0].sha256(), pumps[1].sha256())
+    return returncode, ran
 
 
 class StatusChannel:

@@ -13,15 +13,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bitwright.errors import UsageError
-from bitwright.model.jsonable import to_jsonable
 from bitwright.model.pins import DeterminismSettings
 from bitwright.stagekit import DETERMINISM_ENV
 
-__all__ = ["ALLOWED_HOST_VARS", "SYSTEM_PATH", "sealed_environment"]
+__all__ = ["ALLOWED_HOST_VARS", "PROCESS_VARIABLES", "SYSTEM_PATH", "sealed_environment"]
 
 ALLOWED_HOST_VARS: tuple[str, ...] = ("CUDA_VISIBLE_DEVICES",)
 """Host variables passed through when set. Only the GPU selection: it picks the device a stage
 computes on (recorded in the link), and nothing else from the caller may shape a stage."""
+
+PROCESS_VARIABLES: tuple[str, ...] = ("LANG", "LC_ALL", "TZ", "SOURCE_DATE_EPOCH")
+"""The fixed process-level variables every stage starts with, besides the declared ones."""
 
 SYSTEM_PATH: tuple[str, ...] = ("/usr/local/bin", "/usr/bin", "/bin")
 """Directories searched for programs after the caller's (the virtual environment's ``bin``)."""
@@ -79,7 +81,7 @@ def sealed_environment(
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
         "DVC_NO_ANALYTICS": "1",
-        DETERMINISM_ENV: json.dumps(to_jsonable(settings), sort_keys=True, separators=(",", ":")),
+        DETERMINISM_ENV: json.dumps(settings.to_json(), sort_keys=True, separators=(",", ":")),
     }
     passed = (*ALLOWED_HOST_VARS, *pass_through)
     env.update({name: source[name] for name in passed if name in source})

@@ -9,10 +9,12 @@ strict mode) an undeclared read. The caller writes a link only for a run that pa
 
 from __future__ import annotations
 
+import os
 import posixpath
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,15 +22,25 @@ from bitwright.errors import StageFailed, UndeclaredInput, UsageError
 from bitwright.model.digests import ArtifactMap
 from bitwright.model.pins import DeterminismSettings
 from bitwright.model.pipeline import StageSpec
+from bitwright.model.receipt import RunnerReceipt, StageReceipts
 from bitwright.model.run import SandboxAllowances, StageRun
 from bitwright.model.variation import Variation
 from bitwright.runner import allowances as allow
 from bitwright.runner._base import SANDBOX_PRIVATE_DIR, Sandbox
 from bitwright.runner._outputs import OutputStaging
-from bitwright.runner._process import StatusChannel, run_logged
-from bitwright.runner.environment import sealed_environment
-from bitwright.runner.receipt import check_receipts, read_receipts
+from bitwright.runner._process import Finished, StatusChannel, run_logged
+from bitwright.runner.environment import PROCESS_VARIABLES, sealed_environment
+from bitwright.runner.receipt import (
+    RUNNER_UMASK,
+    Expectation,
+    check_receipts,
+    is_python_command,
+    parse_runner_receipt,
+    read_receipts,
+)
 from bitwright.runner.trace import (
+    CONFIRM_ENV,
+    PARAMS_ENV,
     TRACE_ENV,
     TRACE_ROOT_ENV,
     TRACE_SKIP_ENV,
@@ -39,7 +51,9 @@ from bitwright.runner.variations import umask_of, vary_environment, vary_sandbox
 from bitwright.runner.view import HIDDEN, Bind, RepoView, is_under
 from bitwright.stagekit import RECEIPT_ENV
 
-__all__ = ["judge", "log_paths", "run_sealed", "toolchain_paths"]
+__all__ = ["judge", "log_paths", "run_sealed", "stage_environment", "toolchain_paths"]
+
+_RECEIPT_LIMIT = 1 << 20  # the runner receipt: a pid, a umask and a sealed environment
 
 _WEAK_NOTE = (
     "the environment was passed cleared but not sealed (the caller's is readable via /proc); "
@@ -83,7 +97,6 @@ def run_sealed(
     sandbox: Sandbox,
     digest: Callable[[Sequence[str]], ArtifactMap],
     log_dir: Path,
-    receipt_required: bool = True,
     echo: bool = True,
     host_env: Mapping[str, str] | None = None,
     allowances: SandboxAllowances | None = None,
@@ -97,15 +110,15 @@ def run_sealed(
         repo: the repository root.
         argv: the stage's command (what follows ``--`` in ``bitwright stage run``).
         settings: the declared determinism settings (environment and ``stagekit``).
-        source_date_epoch: the commit time, passed as ``SOURCE_DATE_EPOCH``.
+        source_date_epoch: passed as ``SOURCE_DATE_EPOCH`` (:attr:`GitPin.epoch`).
         strict: hide undeclared repository files (an undeclared read fails at once);
             otherwise the whole repository is visible read-only and reads are only traced.
         sandbox: how to seal the stage (see :func:`bitwright.runner.sandbox.detect_sandbox`).
-        digest: maps repo-relative paths (files or directories) to the digests of their files.
+        digest: maps repo-relative paths (files or directories) to the digests of their files;
+            products are digested with it right after the run, so it must trust no cache a
+            stage (or anyone but this process) could have written.
         log_dir: where the stage's output logs go (see :func:`log_paths`) and, in a
             remapping sandbox, its scratch directories (keep it on the repository's disk).
-        receipt_required: whether :func:`judge` will require receipts; the run itself
-            completes either way (a missing receipt is judged, not raised here).
         echo: also copy the stage's output to this process's standard error as it arrives.
         host_env: the caller's environment, for the few variables a sealed stage may take
             from it (:data:`bitwright.runner.environment.ALLOWED_HOST_VARS`; default:
@@ -142,68 +155,29 @@ def run_sealed(
             f"stage {stage.name!r}: its working directory {stage.wdir} does not exist",
             hint="fix the stage's wdir in dvc.yaml",
         )
-    stdout_log, stderr_log = log_paths(log_dir, stage.name)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"bitwright-{stage.name}-") as tmp:
-        private = Path(tmp)
-        seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
-        skip = ":".join(str(root / t) for t in toolchain)
-        env = _environment(
+    outcome = _run_privately(
+        stage,
+        argv,
+        _Setup(
+            root,
+            view,
+            cwd,
+            toolchain,
+            sandbox,
             settings,
             source_date_epoch,
-            root,
-            private,
-            seen,
-            cwd,
-            skip,
             host_env,
             granted,
+            variation,
             extra_env,
-        )
-        env = sandbox.adapt_environment(vary_environment(env, variation, settings))
-        staging = OutputStaging.prepare(view, scratch_in=log_dir if sandbox.remaps else None)
-        try:
-            allowed = allow.writable_binds(
-                granted, root=root, scratch=private, sandbox=sandbox, outs=stage.outs
-            )
-            writable = [*staging.binds(), *allowed, Bind(private, seen)]
-            channel = StatusChannel() if sandbox.status_channel else None
-            try:
-                command = sandbox.wrap(
-                    argv,
-                    view=view,
-                    writable=writable,
-                    env=env,
-                    cwd=cwd,
-                    status_fd=channel.write_fd if channel else None,
-                )
-            except BaseException:
-                if channel:
-                    channel.close()
-                raise
-            started_on = _now()
-            with sandbox.running(writable):
-                finished = run_logged(
-                    command,
-                    env=env,
-                    cwd=root if sandbox.remaps else cwd,
-                    stdout_log=stdout_log,
-                    stderr_log=stderr_log,
-                    echo=echo,
-                    channel=channel,
-                    umask=umask_of(variation),
-                )
-            finished_on = _now()
-            receipts = read_receipts(private / "receipt.jsonl")
-            reads = undeclared_reads(
-                private / "trace", repo=root, stage=stage, allowed_extra=toolchain
-            )
-            strays = staging.collect() if finished.returncode == 0 else ()
-        finally:
-            staging.cleanup()
+        ),  # fmt: skip
+        log_dir=log_dir,
+        echo=echo,
+    )
+    finished = outcome.finished
     products: ArtifactMap = {}
     if finished.returncode == 0:
-        _check_outs(stage, root, strays)
+        _check_outs(stage, root, outcome.strays)
         products = digest(list(stage.outs)) if stage.outs else {}
     return StageRun(
         stage=stage.name,
@@ -214,20 +188,124 @@ def run_sealed(
         stdout_sha256=finished.stdout_sha256,
         stderr_sha256=finished.stderr_sha256,
         sandbox=sandbox.report(strict=strict),
-        environment=allow.recorded_environment(env, granted),
-        receipts=receipts,
-        undeclared_reads=reads,
-        started_on=started_on,
-        finished_on=finished_on,
+        environment=allow.recorded_environment(outcome.environment, granted),
+        receipts=outcome.receipts,
+        undeclared_reads=outcome.reads,
+        started_on=outcome.started_on,
+        finished_on=outcome.finished_on,
         notes=() if sandbox.remaps else (_WEAK_NOTE,),
         allowances=granted,
+        umask=f"{outcome.umask:04o}",
     )
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """What a run needs besides the stage and its command."""
+
+    root: Path
+    view: RepoView
+    cwd: Path
+    toolchain: tuple[str, ...]
+    sandbox: Sandbox
+    settings: DeterminismSettings
+    epoch: int
+    host_env: Mapping[str, str] | None
+    granted: SandboxAllowances
+    variation: Variation | None
+    extra_env: Mapping[str, str] | None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a run left behind, collected before its private directory goes."""
+
+    started_on: str
+    finished: Finished
+    finished_on: str
+    environment: dict[str, str]
+    receipts: StageReceipts
+    reads: tuple[str, ...]
+    strays: tuple[str, ...]
+    umask: int
+
+
+def _run_privately(
+    stage: StageSpec, argv: Sequence[str], setup: _Setup, *, log_dir: Path, echo: bool
+) -> _Outcome:
+    """Run the stage in a fresh private directory (home, hook, receipts, trace), then collect."""
+    sandbox, root = setup.sandbox, setup.root
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(prefix=f"bitwright-{stage.name}-") as tmp,
+        tempfile.TemporaryFile(dir=tmp) as runner_receipt,  # unnamed: no path reaches it
+    ):
+        private = Path(tmp) / "stage"
+        private.mkdir()
+        seen = SANDBOX_PRIVATE_DIR if sandbox.remaps else private
+        (private / "home").mkdir()
+        install_trace_hook(private / "hook")
+        env = stage_environment(
+            stage, repo=root, settings=setup.settings, source_date_epoch=setup.epoch,
+            private=seen, host_env=setup.host_env, allowances=setup.granted,
+            extra=setup.extra_env,
+        )  # fmt: skip
+        env = sandbox.adapt_environment(vary_environment(env, setup.variation, setup.settings))
+        umask = umask_of(setup.variation)
+        umask = RUNNER_UMASK if umask is None else umask
+        staging = OutputStaging.prepare(setup.view, scratch_in=log_dir if sandbox.remaps else None)
+        try:
+            allowed = allow.writable_binds(
+                setup.granted, root=root, scratch=private, sandbox=sandbox, outs=stage.outs
+            )
+            started_on, finished, finished_on = _run_wrapped(
+                sandbox,
+                sandbox.shim(argv, runner_receipt.fileno()),
+                view=setup.view,
+                writable=[*staging.binds(), *allowed, Bind(private, seen)],
+                env=env,
+                cwd=setup.cwd,
+                host_cwd=root if sandbox.remaps else setup.cwd,
+                logs=log_paths(log_dir, stage.name),
+                echo=echo,
+                receipt_fd=runner_receipt.fileno(),
+                umask=umask,
+            )
+            runner = parse_runner_receipt(os.pread(runner_receipt.fileno(), _RECEIPT_LIMIT, 0))
+            return _Outcome(
+                started_on,
+                finished,
+                finished_on,
+                env,
+                read_receipts(private / "receipt.jsonl", _recorded(runner, setup.granted)),
+                undeclared_reads(
+                    private / "trace", repo=root, stage=stage, allowed_extra=setup.toolchain
+                ),
+                tuple(staging.collect()) if finished.returncode == 0 else (),
+                umask,
+            )
+        finally:
+            staging.cleanup()
+
+
 def judge(
-    run: StageRun, *, settings: DeterminismSettings, strict: bool, receipt_required: bool
+    run: StageRun,
+    *,
+    settings: DeterminismSettings,
+    strict: bool,
+    param_files: Sequence[str] = (),
+    receipt_required: bool = True,
 ) -> None:
     """Fail a run that must not be attested; in warn mode undeclared reads are the caller's.
+
+    Args:
+        run: the run (its environment is what the runner declared to the stage).
+        settings: the declared determinism settings.
+        strict: undeclared reads fail the stage.
+        param_files: the stage's parameter files (their digests are among the materials):
+            every Python process of the stage that read one must have read those bytes.
+        receipt_required: a record the declaration needs must exist (a development run,
+            which nothing attests, is held only to the receipts it wrote).
 
     Raises, in this order:
         StageFailed: the command exited non-zero (UndeclaredInput when, in strict mode, it
@@ -255,7 +333,14 @@ def judge(
             hint=f"read {run.stage}.stderr.log in the log directory; the stage ran sealed "
             "(no network, read-only repository, cleared environment)",
         )
-    check_receipts(run.stage, settings, run.receipts, required=receipt_required)
+    expected = Expectation(
+        settings=settings,
+        environment=run.environment,
+        umask=run.umask,
+        params={p: run.materials[p] for p in param_files if p in run.materials},
+        python=is_python_command(run.command),
+    )
+    check_receipts(run.stage, expected, run.receipts, required=receipt_required)
     if strict and reads:
         raise UndeclaredInput(
             run.stage,
@@ -264,38 +349,105 @@ def judge(
         )
 
 
-def _environment(
-    settings: DeterminismSettings,
-    epoch: int,
-    root: Path,
-    private: Path,
-    seen: Path,
+def _run_wrapped(
+    sandbox: Sandbox,
+    argv: Sequence[str],
+    *,
+    view: RepoView,
+    writable: Sequence[Bind],
+    env: Mapping[str, str],
     cwd: Path,
-    skip: str,
-    host: Mapping[str, str] | None,
-    granted: SandboxAllowances,
-    more: Mapping[str, str] | None = None,
+    host_cwd: Path,
+    logs: tuple[Path, Path],
+    echo: bool,
+    receipt_fd: int,
+    umask: int,
+) -> tuple[str, Finished, str]:
+    """Run ``argv`` sealed by ``sandbox``; return start time, how it finished, finish time."""
+    channel = StatusChannel() if sandbox.status_channel else None
+    try:
+        command = sandbox.wrap(
+            argv,
+            view=view,
+            writable=writable,
+            env=env,
+            cwd=cwd,
+            status_fd=channel.write_fd if channel else None,
+        )
+    except BaseException:
+        if channel:
+            channel.close()
+        raise
+    started_on = _now()
+    with sandbox.running(writable):
+        finished = run_logged(
+            command,
+            env=env,
+            cwd=host_cwd,
+            stdout_log=logs[0],
+            stderr_log=logs[1],
+            echo=echo,
+            channel=channel,
+            pass_fds=(receipt_fd,),
+            umask=umask,
+        )
+    return started_on, finished, _now()
+
+
+def stage_environment(
+    stage: StageSpec,
+    *,
+    repo: Path,
+    settings: DeterminismSettings,
+    source_date_epoch: int,
+    private: Path = SANDBOX_PRIVATE_DIR,
+    host_env: Mapping[str, str] | None = None,
+    allowances: SandboxAllowances | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    (private / "home").mkdir()
-    install_trace_hook(private / "hook")
+    """The complete environment a run of ``stage`` starts with (before any variation).
+
+    Args:
+        stage: the stage.
+        repo: the repository root (resolved).
+        settings: the declared determinism settings.
+        source_date_epoch: ``SOURCE_DATE_EPOCH``.
+        private: the run's private directory as the stage sees it (home, receipts, trace,
+            hook); :data:`SANDBOX_PRIVATE_DIR`, the same for every run, in a remapping sandbox.
+        host_env: the caller's environment (see :func:`run_sealed`).
+        allowances: the stage's allowances (the caller's variables it is passed).
+        extra: further variables set by bitwright itself (see :func:`run_sealed`).
+    """
+    toolchain = toolchain_paths(repo)
+    variables = {*settings.environment(), *PROCESS_VARIABLES}
     return sealed_environment(
         settings,
-        source_date_epoch=epoch,
-        home=seen / "home",
+        source_date_epoch=source_date_epoch,
+        home=private / "home",
         path_dirs=[str(Path(sys.prefix) / "bin")],
         extra={
-            **(more or {}),
-            RECEIPT_ENV: str(seen / "receipt.jsonl"),
-            TRACE_ENV: str(seen / "trace"),
-            TRACE_ROOT_ENV: str(root),
-            TRACE_SKIP_ENV: skip,
-            "PYTHONPATH": str(seen / "hook"),
-            "PWD": str(cwd),
-            "DVC_SITE_CACHE_DIR": str(seen / "dvc-site"),  # DVC's default is /var/tmp
+            **(extra or {}),
+            RECEIPT_ENV: str(private / "receipt.jsonl"),
+            TRACE_ENV: str(private / "trace"),
+            TRACE_ROOT_ENV: str(repo),
+            TRACE_SKIP_ENV: ":".join(str(repo / t) for t in toolchain),
+            PARAMS_ENV: ":".join(str(repo / p) for p in stage.param_files),
+            CONFIRM_ENV: ":".join(sorted(variables)),
+            "PYTHONPATH": str(private / "hook"),
+            "PWD": str(repo / posixpath.normpath(stage.wdir)),
+            "DVC_SITE_CACHE_DIR": str(private / "dvc-site"),  # DVC's default is /var/tmp
         },
-        host=host,
-        pass_through=allow.passed_variables(granted),
+        host=host_env,
+        pass_through=allow.passed_variables(allowances or SandboxAllowances()),
     )
+
+
+def _recorded(runner: RunnerReceipt | None, granted: SandboxAllowances) -> RunnerReceipt | None:
+    """The runner receipt as a link records it: allowed variables' values as digests."""
+    if runner is None:
+        return None
+    env = allow.recorded_environment(runner.env, granted)
+    return RunnerReceipt(pid=runner.pid, umask=runner.umask, env=env)
 
 
 def _refuse_hidden(stage: StageSpec) -> None:

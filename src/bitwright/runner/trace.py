@@ -2,8 +2,9 @@
 
 The stage side is ``_trace/sitecustomize.py`` (shipped as package data): put first on the
 stage's ``PYTHONPATH``, it installs an audit hook in every Python process of the stage and
-appends each repository path opened for reading to a trace file. This module installs the
-hook for a run and turns its trace into repo-relative undeclared reads.
+appends each repository path opened for reading to a trace file (the same hook writes each
+process's Python receipt, see :mod:`.receipt`). This module installs the hook for a run and
+turns its trace into repo-relative undeclared reads.
 
 Reads of the interpreter and installed packages lie outside the repository and are not
 recorded; a virtual environment or an editable install inside the repository is passed as
@@ -25,6 +26,8 @@ from bitwright.model.pipeline import StageSpec
 from bitwright.runner.view import is_under
 
 __all__ = [
+    "CONFIRM_ENV",
+    "PARAMS_ENV",
     "TRACE_ENV",
     "TRACE_ROOT_ENV",
     "TRACE_SKIP_ENV",
@@ -41,6 +44,12 @@ TRACE_ROOT_ENV = "BITWRIGHT_TRACE_ROOT"
 
 TRACE_SKIP_ENV = "BITWRIGHT_TRACE_SKIP"
 """Directories inside it that are not traced (``:``-separated): the toolchain."""
+
+CONFIRM_ENV = "BITWRIGHT_CONFIRM"
+"""The variables (``:``-separated) each Python process reports as it saw them at start-up."""
+
+PARAMS_ENV = "BITWRIGHT_PARAMS"
+"""The stage's parameter files (absolute, ``:``-separated): the hook digests them as opened."""
 
 
 def install_trace_hook(directory: Path) -> Path:

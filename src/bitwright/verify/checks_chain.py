@@ -31,7 +31,7 @@ from bitwright.attest.statement import (
 from bitwright.errors import VerificationFailed
 from bitwright.fileio import load_json
 from bitwright.image import check_claimed_image
-from bitwright.model import BuildPins, from_jsonable
+from bitwright.model import BuildPins
 from bitwright.verify.checks_layout import (
     TrustedLayout,
     final_steps,
@@ -118,7 +118,7 @@ def signed_links(trusted: TrustedLayout, reader: ReleaseReader) -> tuple[SignedL
                 hint=_HINT,
             )
         try:
-            pins = from_jsonable(BuildPins, payload["environment"]["pins"])
+            pins = BuildPins.from_json(payload["environment"]["pins"])
         except (KeyError, TypeError, ValueError) as exc:
             raise VerificationFailed(
                 f"{name} records no readable pins ({str(exc)[:200]})", hint=_HINT

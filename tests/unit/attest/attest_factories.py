@@ -14,11 +14,14 @@ from bitwright.model import (
     EnvironmentPin,
     GitPin,
     GpuInfo,
-    Receipt,
+    PythonReceipt,
+    RunnerReceipt,
     SandboxKind,
     SandboxReport,
     Sha256,
+    StageReceipts,
     StageRun,
+    TorchReceipt,
 )
 
 
@@ -76,18 +79,33 @@ def make_run(
     products: dict[str, Sha256] | None = None,
     returncode: int = 0,
 ) -> StageRun:
-    receipt = Receipt(
-        phase="start",
-        seed=0,
-        torch_deterministic=True,
-        cudnn_deterministic=True,
-        cudnn_benchmark=False,
-        allow_tf32_matmul=False,
-        allow_tf32_cudnn=False,
-        threads=1,
-        interop_threads=1,
-        devices=("cpu",),
-        env={"PYTHONHASHSEED": "0"},
+    env = {"PYTHONHASHSEED": "0", "PATH": "/usr/bin"}
+    receipts = StageReceipts(
+        runner=RunnerReceipt(pid=2, umask="0022", env=env),
+        python=(
+            PythonReceipt(
+                pid=2,
+                ppid=1,
+                hash_randomization=0,
+                env={"PYTHONHASHSEED": "0"},
+                frameworks=("torch",),
+                torch=TorchReceipt(
+                    version="2.13.0",
+                    deterministic_algorithms=True,
+                    deterministic_warn_only=False,
+                    cudnn_deterministic=True,
+                    cudnn_benchmark=False,
+                    allow_tf32_matmul=False,
+                    allow_tf32_cudnn=False,
+                    threads=1,
+                    interop_threads=1,
+                    cpu_capability="AVX2",
+                    initial_seed=0,
+                    devices=("cpu",),
+                ),
+                params={"params.yaml": sha("params")},
+            ),
+        ),
     )
     return StageRun(
         stage=stage,
@@ -106,8 +124,8 @@ def make_run(
             undeclared_hidden=True,
             env_cleared=True,
         ),
-        environment={"PYTHONHASHSEED": "0", "PATH": "/usr/bin"},
-        receipts=(receipt, dataclasses.replace(receipt, phase="exit")),
+        environment=env,
+        receipts=receipts,
         undeclared_reads=(),
         started_on="2024-01-01T00:00:00Z",
         finished_on="2024-01-01T00:01:00Z",

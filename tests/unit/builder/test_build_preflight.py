@@ -114,3 +114,17 @@ def test_pull_uses_the_given_dvc_files(tmp_path: Path, monkeypatch: pytest.Monke
     assert "no remote" in caught.value.message
     with pytest.raises(AssertionError, match="walked"):
         pull_missing_data(repo)
+
+
+def test_a_cpu_without_the_pinned_kernel_path_is_refused_before_anything_is_pinned(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a rebuild on another machine meets first (its build runs this preflight)."""
+    key = ProjectPaths(project).owner_key
+    monkeypatch.setattr(build_preflight, "cpu_flags", lambda: frozenset({"sse2", "avx"}))
+    pulled: list[Path] = []
+    monkeypatch.setattr(build_preflight, "pull_missing_data", lambda *a, **k: pulled.append(a[0]))
+    with pytest.raises(OperationalError, match="cannot run the pinned CPU kernel path 'avx2'") as e:
+        preflight(project, key_path=key, allow_dirty=False, strict=False)
+    assert "lacks avx2, fma" in e.value.message and "AVX2" in e.value.hint
+    assert pulled == []  # refused before any data was fetched

@@ -24,13 +24,14 @@ try:
 except OSError:
     pass
 receipt = os.environ.get("LIE_IN_RECEIPT")
-if receipt:
-    fields = dict(phase="start", seed=99, torch_deterministic=True, cudnn_deterministic=True,
-                  cudnn_benchmark=False, allow_tf32_matmul=False, allow_tf32_cudnn=False,
-                  threads=1, interop_threads=1, devices=["cpu"], env={}, hash_randomization=0)
+if receipt:  # claims a generator seeded with 99, which no declared seed gives
+    fields = dict(kind="stagekit", phase="begin", pid=os.getpid(), seed=99,
+                  generators={"random": "9" * 64})
     with open(os.environ["BITWRIGHT_RECEIPT"], "a") as f:
         f.write(json.dumps(fields) + "\\n")
 pathlib.Path("out/result.json").write_text(json.dumps({"dvc_tmp_written": written}))
+if os.environ.get("EXIT_HARD"):
+    os._exit(0)
 """
 
 DVC_YAML = """\
@@ -63,7 +64,18 @@ def test_a_development_run_needs_no_key_nor_commit_and_leaves_no_link(repo: Path
     assert not paths.links.exists() or not any(paths.links.iterdir())
     assert json.loads((repo / "out/result.json").read_text()) == {"dvc_tmp_written": "no"}
     assert outcome.run.sandbox.env_cleared or outcome.run.sandbox.kind.value != "bubblewrap"
-    assert any("wrote no receipt" in w for w in outcome.warnings)
+    assert outcome.run.receipts.runner is not None  # the runner confirms any stage
+    assert not any("requires it" in w for w in outcome.warnings)
+
+
+def test_a_development_run_missing_a_receipt_warns_what_a_build_would_refuse(repo: Path) -> None:
+    config = repo / ".bitwright" / "config.toml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text('[sandbox]\nenv = ["EXIT_HARD"]\n')
+    env = {**os.environ, "EXIT_HARD": "1"}
+    outcome = run_stage(repo, "work", ["python", "work.py"], host_env=env)
+    assert outcome.link is None
+    assert any("Python receipt" in w and "requires it" in w for w in outcome.warnings)
 
 
 def test_the_project_config_applies_to_development_runs(repo: Path) -> None:
@@ -86,7 +98,7 @@ def test_a_receipt_that_contradicts_the_declaration_still_fails_the_stage(repo: 
     config = repo / ".bitwright" / "config.toml"
     config.parent.mkdir(exist_ok=True)
     config.write_text('[sandbox]\nenv = ["LIE_IN_RECEIPT"]\n')
-    with pytest.raises(ReceiptMismatch, match="seed: declared 0, observed 99"):
+    with pytest.raises(ReceiptMismatch, match="random generator state: declared 'seeded with 0"):
         run_stage(repo, "work", ["python", "work.py"], host_env=env)
 
 

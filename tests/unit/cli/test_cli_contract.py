@@ -100,6 +100,11 @@ def test_verbose_before_or_after_the_command_shows_the_traceback(
         (["release", "--key", "/no/such.key", "--out", "x"], 3, "signing key /no/such.key"),
         (["verify", "rel", "--key", "k", "--commit", "abc123"], 2, "is not a full commit id"),
         (["verify", "rel", "--key", "k", "--not-before", "soon"], 2, "is not a date"),
+        (
+            ["rebuild", "rel", "--key", "k", "--spot-check", "3", "--stage", "train"],
+            2,
+            "--spot-check audits training segments; it cannot be combined with --stage",
+        ),
     ],
 )
 def test_errors_are_one_line_with_the_contract_exit_code(

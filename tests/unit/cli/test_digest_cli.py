@@ -138,3 +138,21 @@ def test_progress_goes_to_stderr_for_large_inputs_on_a_terminal(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert result.stdout.endswith("  big/\n") and len(result.stdout.splitlines()) == 1
     assert "hashing" in result.stderr
+
+
+def test_a_cache_others_can_write_is_refused_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("BITWRIGHT_DIGEST_CACHE", str(shared / "cache.sqlite"))
+    (tmp_path / "plain.txt").write_bytes(b"plain")
+    done = subprocess.run(
+        [str(BITWRIGHT), "digest", "plain.txt"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith(hashlib.sha256(b"plain").hexdigest())
+    assert "warning: not using the digest cache" in done.stderr
+    assert "writable by other users" in done.stderr
+    assert not (shared / "cache.sqlite").exists()

@@ -15,6 +15,8 @@ from bitwright.digest import (
     default_cache,
     default_cache_path,
     digest_tree,
+    memory_cache,
+    open_default_cache,
     sha256_file,
     sha256_files,
     walk_tree,
@@ -353,3 +355,70 @@ def test_cache_of_a_newer_bitwright_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(OperationalError, match="newer than this bitwright"):
         DigestCache.open(db)
+
+
+def test_a_new_cache_is_private(tmp_path: Path) -> None:
+    folder = tmp_path / "xdg" / "bitwright"
+    with DigestCache.open(folder / "digests.sqlite"):
+        pass
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert (folder / "digests.sqlite").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_readable_cache_of_ones_own_is_tightened(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    db = _write(folder / "digests.sqlite", b"")
+    db.chmod(0o644)
+    with DigestCache.open(db):
+        pass
+    assert (folder.stat().st_mode & 0o777, db.stat().st_mode & 0o777) == (0o700, 0o600)
+
+
+@pytest.mark.parametrize(("target", "mode"), [("folder", 0o777), ("folder", 0o770), ("db", 0o666)])
+def test_a_cache_others_can_write_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, mode: int
+) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    db = folder / "digests.sqlite"
+    with DigestCache.open(db):
+        pass
+    (folder if target == "folder" else db).chmod(mode)
+    with pytest.raises(OperationalError, match=r"writable by other users .*refused") as info:
+        DigestCache.open(db)
+    assert "chmod" in info.value.hint and "BITWRIGHT_DIGEST_CACHE" in info.value.hint
+    monkeypatch.setenv("BITWRIGHT_DIGEST_CACHE", str(db))
+    cache, why = open_default_cache()
+    assert cache is None and "refused" in why
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_a_cache_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "digests.sqlite"
+    with DigestCache.open(db):
+        pass
+    os.chown(db, 4242, -1)
+    with pytest.raises(OperationalError, match=r"belongs to another user \(uid 4242\)"):
+        DigestCache.open(db)
+
+
+def test_a_cache_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real.sqlite"
+    with DigestCache.open(real):
+        pass
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(real)
+    with pytest.raises(OperationalError, match="symbolic link: refused"):
+        DigestCache.open(link)
+
+
+def test_the_memory_cache_answers_only_this_process(tmp_path: Path) -> None:
+    path = _write(tmp_path / "f", b"data")
+    _settle()
+    own = DigestCache.in_memory()
+    assert sha256_file(path, own) == sha256_file(path)
+    assert own.stats.stored == 1
+    assert sha256_file(path, own) == sha256_file(path) and own.stats.hits == 1
+    assert memory_cache() is memory_cache()

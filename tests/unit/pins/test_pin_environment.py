@@ -9,12 +9,20 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from bitwright.model import is_sha256
 from bitwright.pins import pin_environment
-from bitwright.pins.environment import cpu_info, gpu_info, installed_packages, torch_versions
+from bitwright.pins.environment import (
+    cpu_flags,
+    cpu_info,
+    gpu_info,
+    installed_packages,
+    torch_versions,
+)
 
 HAS_GPU = gpu_info()[1] != ()
 
@@ -89,3 +97,56 @@ def test_pinning_is_cheap_and_leaves_a_cpu_torch_unimported() -> None:
     if cuda_build == "False":
         assert imported == "False"
         assert float(seconds) < 2.0  # generous for loaded CI machines; ~0.2 s here
+
+
+class _NVMLError(Exception):
+    """The test double's NVMLError."""
+
+
+class _LibraryNotFound(_NVMLError):
+    """What pynvml raises where no NVIDIA driver is installed."""
+
+
+def _fake_nvml(*, library: bool, gpus: int = 0) -> Any:
+    """A test double of pynvml: no library at all, or a driver with ``gpus`` H100s."""
+
+    def init() -> None:
+        if not library:
+            raise _LibraryNotFound("NVML Shared Library Not Found")
+
+    memory = SimpleNamespace(total=80 << 30)
+    return SimpleNamespace(
+        NVMLError=_NVMLError,
+        NVMLError_LibraryNotFound=_LibraryNotFound,
+        nvmlInit=init,
+        nvmlShutdown=lambda: None,
+        nvmlSystemGetDriverVersion=lambda: b"570.86.15",
+        nvmlDeviceGetCount=lambda: gpus,
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetCudaComputeCapability=lambda h: (9, 0),
+        nvmlDeviceGetName=lambda h: "NVIDIA H100 80GB HBM3",
+        nvmlDeviceGetUUID=lambda h: f"GPU-0000000{h}",
+        nvmlDeviceGetMemoryInfo=lambda h: memory,
+    )
+
+
+def test_nvml_without_its_library_is_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_nvml(library=False))
+    assert gpu_info() == ("", ())
+
+
+def test_nvml_pins_the_driver_and_every_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_nvml(library=True, gpus=2))
+    driver, gpus = gpu_info()
+    assert driver == "570.86.15"
+    assert [g.uuid for g in gpus] == ["GPU-00000000", "GPU-00000001"]
+    assert {(g.name, g.memory_bytes, g.compute_capability) for g in gpus} == {
+        ("NVIDIA H100 80GB HBM3", 80 << 30, "9.0")
+    }
+
+
+def test_kernel_path_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: sse2 avx2 fma\n")
+    assert cpu_flags(cpuinfo) == frozenset({"sse2", "avx2", "fma"})
+    assert cpu_flags(tmp_path / "absent") == frozenset()

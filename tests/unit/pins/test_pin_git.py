@@ -12,7 +12,7 @@ from _pinkit import COMMIT_TIME, git
 
 from bitwright.errors import DirtyTreeError, OperationalError
 from bitwright.pins import pin_git_commit
-from bitwright.pins.git import redact_url
+from bitwright.pins.git import clone_at_commit, redact_url
 from bitwright.pins.worktree import blob_id, find_dirty_paths
 
 FILES = {
@@ -238,3 +238,66 @@ def test_many_files_with_large_ones(make_repo: MakeRepo) -> None:
         handle.write(b"\x00" * 8)
     (repo / "pkg3/m3.py").write_text("x = 4\n")
     assert find_dirty_paths(repo, jobs=2) == ("pkg3/m3.py", "weights.bin")
+
+
+def _commit_at(repo: Path, seconds: int, message: str) -> None:
+    stamp = {"GIT_COMMITTER_DATE": f"@{seconds} +0000", "GIT_AUTHOR_DATE": f"@{seconds} +0000"}
+    git(repo, "add", "-A", env=stamp)
+    git(repo, "commit", "-q", "-m", message, env=stamp)
+
+
+def test_source_date_epoch_moves_with_the_source_not_with_dvc_lock(repo: Path) -> None:
+    (repo / "dvc.lock").write_text("schema: '2.0'\n")
+    _commit_at(repo, COMMIT_TIME + 100, "lock")
+    pin = pin_git_commit(repo, ignore=["dvc.lock"])
+    assert pin.commit_time == COMMIT_TIME + 100
+    assert pin.source_date_epoch == pin.epoch == COMMIT_TIME  # the source is the first commit
+    assert pin_git_commit(repo).source_date_epoch == COMMIT_TIME + 100  # nothing ignored
+    (repo / "src/train.py").write_text("print('changed')\n")
+    _commit_at(repo, COMMIT_TIME + 200, "code")
+    assert pin_git_commit(repo, ignore=["dvc.lock"]).source_date_epoch == COMMIT_TIME + 200
+
+
+def test_redirecting_git_variables_do_not_redirect_the_pin(
+    repo: Path, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller's GIT_DIR, GIT_INDEX_FILE ... name another repository: the pin ignores them."""
+    other = make_repo({"other.txt": "another repository\n"}, name="other")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git" / "index"))
+    monkeypatch.setenv("GIT_OBJECT_DIRECTORY", str(other / ".git" / "objects"))
+    pin = pin_git_commit(repo)
+    monkeypatch.delenv("GIT_DIR")
+    monkeypatch.delenv("GIT_WORK_TREE")
+    monkeypatch.delenv("GIT_INDEX_FILE")
+    monkeypatch.delenv("GIT_OBJECT_DIRECTORY")
+    assert pin.commit == git(repo, "rev-parse", "HEAD") != git(other, "rev-parse", "HEAD")
+    assert not pin.dirty  # other.txt and the other index were never looked at
+    (repo / "src/train.py").write_text("edited\n")
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git" / "index"))
+    assert pin_git_commit(repo, allow_dirty=True).dirty_paths == ("src/train.py",)
+
+
+def test_pinning_takes_no_optional_lock(repo: Path) -> None:
+    """Pinning never rewrites the index (a concurrent git would find it locked)."""
+    index = repo / ".git" / "index"
+    before = index.stat().st_mtime_ns
+    (repo / "README.md").touch()  # a stat change git status would refresh the index for
+    pin_git_commit(repo)
+    assert index.stat().st_mtime_ns == before
+    assert not (repo / ".git" / "index.lock").exists()
+
+
+def test_a_rebuild_clones_the_source_at_the_pinned_commit(repo: Path, tmp_path: Path) -> None:
+    first = git(repo, "rev-parse", "HEAD")
+    (repo / "README.md").write_text("later\n")
+    _commit_at(repo, COMMIT_TIME + 10, "later")
+    workspace = tmp_path / "ws"
+    clone_at_commit(str(repo), first, workspace)
+    assert git(workspace, "rev-parse", "HEAD") == first
+    assert (workspace / "README.md").read_text() == "hello\n"
+    with pytest.raises(OperationalError, match="does not have commit 000000000000"):
+        clone_at_commit(str(repo), "0" * 40, tmp_path / "ws2")
+    with pytest.raises(OperationalError, match="cannot clone the source"):
+        clone_at_commit(str(tmp_path / "nowhere"), first, tmp_path / "ws3")

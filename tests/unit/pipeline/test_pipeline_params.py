@@ -62,7 +62,7 @@ def test_determinism_group_holds_exactly_the_settings_fields(repo: Path) -> None
     params = yaml.safe_load(compose_params(repo / "configs"))
     fields = [f.name for f in dataclasses.fields(DeterminismSettings)]
     assert list(params["determinism"]) == fields
-    assert DeterminismSettings(**params["determinism"]) == DeterminismSettings()
+    assert DeterminismSettings.from_json(params["determinism"]) == DeterminismSettings()
 
 
 def test_override_changes_the_value_and_is_recorded(repo: Path) -> None:

@@ -241,6 +241,14 @@ def test_flatten_metrics_names_nested_values_by_path() -> None:
     assert flat == {"k.0": 3, "k.1": 4, "loss": 0.5, "ok": "true", "per_class.0.f1": 1.0}
 
 
+def test_a_malformed_timestamp_is_refused(release_dir: Path) -> None:
+    """rfc3339-validator is pinned for this: jsonschema skips date-time without it."""
+    document = json.loads(_bom(_facts(release_dir)))
+    document["metadata"]["timestamp"] = "yesterday at noon"
+    with pytest.raises(VerificationFailed, match="at metadata/timestamp: .* is not a 'date-time'"):
+        validate_aibom(json.dumps(document))
+
+
 def test_models_are_models_and_metrics_and_plots_are_data(release_dir: Path) -> None:
     facts = _facts(release_dir)
     model_file = "artifacts/model.safetensors"

@@ -82,14 +82,16 @@ class Project:
         strict: bool = False,
         settings: DeterminismSettings | None = None,
         args: Sequence[str] = (),
+        argv: Sequence[str] | None = None,
         allowances: SandboxAllowances | None = None,
         host_env: dict[str, str] | None = None,
     ) -> StageRun:
+        """Run the stage's script with ``args`` (or ``argv`` instead of the script)."""
         script = f"pipelines/{stage.name}.py"
         return run_sealed(
             stage,
             repo=self.root,
-            argv=[sys.executable, script, *args],
+            argv=list(argv) if argv is not None else [sys.executable, script, *args],
             settings=settings or DeterminismSettings(),
             source_date_epoch=1_700_000_000,
             strict=strict,

@@ -101,6 +101,24 @@ def test_the_command_runs_the_image_by_digest_sealed(project: Project) -> None:
     assert report.kind is SandboxKind.PODMAN and report.container_digest == DIGEST
 
 
+def test_the_runner_receipt_reaches_the_image_as_descriptor_3(project: Project) -> None:
+    """The image's Python runs the shim; podman hands the receipt's unnamed file down as fd 3."""
+    root = project.root.resolve()
+    view = RepoView.create(root, visible=[], outs=[], strict=False)
+    box = sandbox()
+    env = box.adapt_environment({"PATH": "/usr/bin"})
+    assert env["HOSTNAME"] == "bitwright"  # podman sets it: the stage is declared what it gets
+    shimmed = box.shim(["python", "x.py"], 7)
+    assert shimmed[:3] == ["/usr/bin/python3", "-I", "-S"] and shimmed[-3:] == [
+        "3",
+        "python",
+        "x.py",
+    ]
+    argv = box.wrap(shimmed, view=view, writable=[], env=env, cwd=root)
+    assert argv[:4] == ["/bin/sh", "-c", 'exec "$@" 3>&7', "sh"]
+    assert "--preserve-fds=1" in argv and f"--env=HOSTNAME={env['HOSTNAME']}" in argv
+
+
 def test_paths_podman_cannot_mount_are_refused(project: Project) -> None:
     root = project.root.resolve()
     project.write("odd,name.txt", "x")

@@ -47,7 +47,7 @@ def test_sealed_stage_cannot_reach_the_network(
     assert run.returncode == 3
     assert run.sandbox.network_cut
     with pytest.raises(StageFailed, match="exited with status 3"):
-        judge(run, settings=DeterminismSettings(), strict=False, receipt_required=False)
+        judge(run, settings=DeterminismSettings(), strict=False)
 
 
 def test_writing_a_dep_fails_and_leaves_the_repository_alone(

@@ -37,7 +37,7 @@ json.dump(seen, open("out/seen.json", "w"))
 
 
 def _judge(strict: bool, run: StageRun) -> None:
-    judge(run, settings=DeterminismSettings(), strict=strict, receipt_required=False)
+    judge(run, settings=DeterminismSettings(), strict=strict)
 
 
 def test_strict_mode_hides_an_undeclared_file_and_names_it(

@@ -49,6 +49,7 @@ from bitwright.attest.provenance import (
 )
 from bitwright.attest.statement import Statement
 from bitwright.attest.trust import TrustPolicy
+from bitwright.builder.provenance import confirmed_settings
 from bitwright.digest import digest_artifacts, sha256_file, tree_sha256
 from bitwright.model import (
     BuildPins,
@@ -60,7 +61,6 @@ from bitwright.model import (
     Sha256,
     StageRun,
     StageSpec,
-    to_jsonable,
 )
 from bitwright.pins import builder_id
 from bitwright.release import ModelFacts, build_aibom, flatten_metrics, sign_model
@@ -313,9 +313,7 @@ def _statement(
     }
     confirmed: dict[str, dict[str, Any]] = {}
     for name, run in runs.items():
-        last = to_jsonable(run.receipts[-1])
-        last.pop("phase", None)
-        confirmed[name] = {**last, SANDBOX_KEY: to_jsonable(run.sandbox)}
+        confirmed[name] = {**confirmed_settings(run.receipts), SANDBOX_KEY: run.sandbox.to_json()}
     return build_provenance(
         subjects=runs["package"].products,
         pins=pins,

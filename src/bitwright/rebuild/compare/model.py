@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from bitwright.errors import UsageError
-from bitwright.model.jsonable import to_jsonable
+from bitwright.model import JsonModel
 
 __all__ = [
     "ColumnDiff",
@@ -178,7 +178,7 @@ class ColumnDiff:
 
 
 @dataclass(frozen=True)
-class FileComparison:
+class FileComparison(JsonModel):
     """The comparison of one released file with its rebuilt counterpart.
 
     ``kind`` says how the file was compared: ``"safetensors"`` (tensor by tensor),
@@ -205,7 +205,7 @@ class FileComparison:
 
     def to_json(self) -> dict[str, Any]:
         """Return this comparison as strict JSON data (non-finite floats become strings)."""
-        data: dict[str, Any] = _strict_json(to_jsonable(self))
+        data: dict[str, Any] = _strict_json(super().to_json())
         return data
 
 
