@@ -25,11 +25,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from benchkit import bench_env
+from timing import best_call
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -61,15 +60,6 @@ def command_cpu(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     if status != 0:
         sys.exit(f"{' '.join(args)} failed")
     return usage.ru_utime + usage.ru_stime
-
-
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def hash_release(release: Path) -> None:
@@ -109,7 +99,9 @@ def time_commands(
         "python hashing (command)": [sys.executable, "-c", HASH_ALL, str(release)],
         "sha256sum (command)": ["sha256sum", *files],
     }
-    wall = {label: best(lambda a=argv: sh(a, tmp, env), repeat) for label, argv in commands.items()}
+    wall = {
+        label: best_call(lambda a=argv: sh(a, tmp, env), repeat) for label, argv in commands.items()
+    }
     cpu = {
         label: min(command_cpu(argv, tmp, env) for _ in range(repeat))
         for label, argv in commands.items()
@@ -163,8 +155,8 @@ def main() -> None:
         hash_release(release)  # warm the page cache
         assert verify_release(release, policy).ok
         rows = {
-            "verify (in-process)": best(lambda: verify_release(release, policy), args.repeat),
-            "hash (in-process)": best(lambda: hash_release(release), args.repeat),
+            "verify (in-process)": best_call(lambda: verify_release(release, policy), args.repeat),
+            "hash (in-process)": best_call(lambda: hash_release(release), args.repeat),
         }
         wall, cpu = time_commands(release, pub, tmp, env, args.repeat)
     report({**rows, **wall}, cpu, size)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,9 +99,18 @@ def env() -> dict[str, str]:
     return e
 
 
-def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command in ``cwd`` and capture its output."""
-    done = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, check=False)
+def sh(
+    *args: str, cwd: Path, check: bool = True, more_env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in ``cwd`` (with ``more_env`` set too) and capture its output."""
+    done = subprocess.run(
+        args,
+        cwd=cwd,
+        env={**env(), **(more_env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
@@ -156,12 +165,21 @@ def copy_of_template(
         atexit.register(shutil.rmtree, template, True)
         create(template)
         made.append(template)
-    repo = base / name
-    shutil.copytree(made[0] / name, repo, symlinks=True)
-    shutil.copytree(made[0] / "remote", base / "remote")
-    config = repo / ".dvc" / "config.local"
-    config.write_text(config.read_text().replace(str(made[0] / "remote"), str(base / "remote")))
-    return repo
+    return copy_with_remote(made[0] / name, base / name)
+
+
+def copy_with_remote(repo: Path, copy: Path) -> Path:
+    """Copy ``repo`` and its DVC remote (beside it, ``remote``) to ``copy`` and beside it.
+
+    The copy's ``.dvc/config.local`` names its own remote, so either may change freely.
+    """
+    shutil.copytree(repo, copy, symlinks=True)
+    shutil.copytree(repo.parent / "remote", copy.parent / "remote")
+    config = copy / ".dvc" / "config.local"
+    config.write_text(
+        config.read_text().replace(str(repo.parent / "remote"), str(copy.parent / "remote"))
+    )
+    return copy
 
 
 def _create_project(base: Path) -> Path:

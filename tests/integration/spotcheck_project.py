@@ -8,23 +8,15 @@ remote with ``dvc push``, released with ``bitwright release``.
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
-import subprocess
 from pathlib import Path
+from typing import Any
 
-from tests.integration.project import BITWRIGHT, ROOT, commit, env, sh
+from tests.integration.insider import rerun_stage, resign_link, resign_provenance
+from tests.integration.project import BITWRIGHT, ROOT, commit_with_data, copy_with_remote, sh
 from tests.integration.project import CONFIG as BASE_CONFIG
 
-from bitwright.attest import Link, load_signer, write_link
-from bitwright.attest.signers import KeySigner
-from bitwright.builder import ProjectPaths
-from bitwright.builder.context import read_context
-from bitwright.builder.preflight import utc_now
-from bitwright.builder.provenance import write_build_provenance
 from bitwright.digest import sha256_file
-from bitwright.pipeline import load_pipeline
 
 SEGMENTS = 63
 FORGE_MARK = "    for segment in run.segments():\n"
@@ -125,14 +117,7 @@ def create(base: Path) -> Path:
         metadata={"format": "pt"},
     )
     (repo / ".gitignore").write_text(".bitwright/\n/model\n/checkpoints\n/release\n")
-    sh("git", "init", "-q", "-b", "main", cwd=repo)
-    sh("dvc", "init", "-q", cwd=repo)
-    sh("dvc", "config", "core.analytics", "false", cwd=repo)
-    (base / "remote").mkdir()
-    sh("dvc", "remote", "add", "--local", "-d", "origin", str(base / "remote"), cwd=repo)
-    sh("dvc", "add", "-q", "data/raw", cwd=repo)
-    sh(BITWRIGHT, "params", "--write", cwd=repo)
-    commit(repo, "project")
+    commit_with_data(repo, base / "remote")
     sh(BITWRIGHT, "keygen", cwd=repo)
     sh(BITWRIGHT, "build", cwd=repo)
     sh("dvc", "push", "-q", cwd=repo)
@@ -153,14 +138,7 @@ def forge(project: Path, base: Path) -> Path:
     the owner's key, ``package`` is rerun on the forged model, the provenance is rewritten and
     signed, and the states are committed and pushed with DVC: ``verify`` passes.
     """
-    repo = base / "project"
-    shutil.copytree(project, repo, symlinks=True)
-    config = repo / ".dvc" / "config.local"
-    config.write_text(
-        config.read_text().replace(str(project.parent / "remote"), str(base / "remote"))
-    )
-    shutil.copytree(project.parent / "remote", base / "remote")
-    paths = ProjectPaths(repo)
+    repo = copy_with_remote(project, base / "project")
     train = repo / "stages" / "train.py"
     honest = train.read_text()
     nudge = (
@@ -169,42 +147,22 @@ def forge(project: Path, base: Path) -> Path:
         "                model.weight.add_(0.05)\n"
     )
     train.write_text(honest.replace(FORGE_MARK, FORGE_MARK + nudge))
-    _stage_run(repo, "train")
+    rerun_stage(repo, "train", "python", "stages/train.py")
     train.write_text(honest)
     _resign_train(repo, sha256_file(train))
-    _stage_run(repo, "package")
-    write_build_provenance(
-        paths,
-        load_pipeline(repo),
-        read_context(paths.context_file),
-        {p.name.split(".")[0]: p for p in paths.links.glob("*.link")},
-        finished_on=utc_now(),
-        signer=KeySigner(load_signer(paths.owner_key)),
-    )
+    rerun_stage(repo, "package", "python", "stages/package.py")
+    resign_provenance(repo)
     sh("dvc", "commit", "-q", "-f", cwd=repo)
     sh("dvc", "push", "-q", cwd=repo)
     return repo
 
 
-def _stage_run(repo: Path, stage: str) -> None:
-    run_env = {**env(), "BITWRIGHT_BUILD_CONTEXT": str(ProjectPaths(repo).context_file)}
-    done = subprocess.run(
-        [BITWRIGHT, "stage", "run", stage, "--", "python", f"stages/{stage}.py"],
-        cwd=repo,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 def _resign_train(repo: Path, train_sha256: str) -> None:
-    paths = ProjectPaths(repo)
-    (link_path,) = paths.links.glob("train.*.link")
-    body = json.loads(base64.b64decode(json.loads(link_path.read_text())["payload"]))
-    body["materials"]["stages/train.py"]["sha256"] = train_sha256
-    model = repo / "model" / "model.safetensors"
-    body["products"]["model/model.safetensors"]["sha256"] = sha256_file(model)
-    link_path.unlink()
-    write_link(Link.model_validate(body), load_signer(paths.owner_key), paths.links)
+    """Name the committed code as train's material, and the forged model as its product."""
+    model_sha256 = sha256_file(repo / "model" / "model.safetensors")
+
+    def edit(body: dict[str, Any]) -> None:
+        body["materials"]["stages/train.py"]["sha256"] = train_sha256
+        body["products"]["model/model.safetensors"]["sha256"] = model_sha256
+
+    resign_link(repo, "train", edit)

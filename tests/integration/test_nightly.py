@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.nightly_project import make_nightly_project, reduce_stage
-from tests.integration.project import BITWRIGHT, commit, env, sh
+from tests.integration.project import BITWRIGHT, commit, sh
 
 from bitwright.model import DeterminismSettings
 from bitwright.nightly.bisect import CommitBuilder, bisect_commits, commits_between, good_and_bad
@@ -29,12 +29,6 @@ from bitwright.runner.variations import plan, probe_machine
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [BITWRIGHT, *args], cwd=cwd, env=env(), capture_output=True, text=True, check=False
-    )
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("nightly")
@@ -44,7 +38,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def night(base: Path) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
     repo = make_nightly_project(base)
     out = base / "night"
-    done = _run("nightly", "--out", str(out), "--variation", "threads", cwd=repo)
+    done = sh(
+        BITWRIGHT, "nightly", "--out", str(out), "--variation", "threads", cwd=repo, check=False
+    )
     return repo, out, done
 
 
@@ -88,7 +84,8 @@ def test_bisect_names_the_knob_the_stage_and_the_tensors(
 ) -> None:
     repo, out, _ = night
     (key,) = (out / "release" / "keys").glob("owner.*.pub")
-    done = _run(
+    done = sh(
+        BITWRIGHT,
         "bisect",
         str(out / "release"),
         "--key",
@@ -105,6 +102,7 @@ def test_bisect_names_the_knob_the_stage_and_the_tensors(
         str(base / "bisect-work"),
         "--json",
         cwd=repo,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)

@@ -7,27 +7,22 @@ copies into the release, so a forged first-stage output shows tensor by tensor.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from tests.integration.project import BITWRIGHT, STAGE_FIRST, commit, env, make_project, sh
+from tests.integration.insider import rerun_stage, resign_link, resign_provenance
+from tests.integration.project import BITWRIGHT, STAGE_FIRST, commit, make_project, sh
 
-from bitwright.attest import Link, generate_keypair, load_public_key, load_signer, write_link
-from bitwright.attest.signers import KeySigner
+from bitwright.attest import generate_keypair, load_public_key
 from bitwright.attest.trust import TrustPolicy
 from bitwright.attest.vsa import read_vsa
 from bitwright.builder import ProjectPaths
-from bitwright.builder.context import read_context
-from bitwright.builder.preflight import utc_now
-from bitwright.builder.provenance import write_build_provenance
 from bitwright.digest import sha256_file
 from bitwright.errors import OperationalError, VerificationFailed
-from bitwright.pipeline import load_pipeline
 from bitwright.rebuild.compare import Verdict
 from bitwright.rebuild.flow import rebuild_release
 from bitwright.rebuild.stages import StageRole
@@ -76,24 +71,9 @@ stages:
 """
 
 
-def _links(repo: Path) -> dict[str, Path]:
-    return {p.name.split(".")[0]: p for p in ProjectPaths(repo).links.glob("*.link")}
-
-
 def _release(repo: Path, out: Path) -> Path:
     sh(BITWRIGHT, "release", "--out", str(out), cwd=repo)
     return out
-
-
-def _rebuild_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [BITWRIGHT, "rebuild", *args],
-        cwd=cwd,
-        env=env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -135,38 +115,20 @@ def forged(project: Path, honest: Path, base: Path) -> Path:
     """An insider forgery: first's weights altered after the run, everything re-signed."""
     repo = base / "forger"
     shutil.copytree(project, repo, symlinks=True)
-    paths = ProjectPaths(repo)
     from safetensors.torch import load_file, save_file
 
     weights = repo / "out" / "weights.safetensors"
     tensors = load_file(weights)
     tensors["w"][1] += 0.25
     save_file(tensors, weights)
-    signer = load_signer(paths.owner_key)
-    first = _links(repo)["first"]
-    body = json.loads(base64.b64decode(json.loads(first.read_text())["payload"]))
-    body["products"]["out/weights.safetensors"]["sha256"] = sha256_file(weights)
-    first.unlink()
-    write_link(Link.model_validate(body), signer, paths.links)
-    context_file = paths.context_file
-    run_env = {**env(), "BITWRIGHT_BUILD_CONTEXT": str(context_file)}
-    done = subprocess.run(
-        [BITWRIGHT, "stage", "run", "second", "--", "python", "stages/second.py"],
-        cwd=repo,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    write_build_provenance(
-        paths,
-        load_pipeline(repo),
-        read_context(context_file),
-        _links(repo),
-        finished_on=utc_now(),
-        signer=KeySigner(signer),
-    )
+    forged_sha256 = sha256_file(weights)
+
+    def claim_the_forged_weights(body: dict[str, Any]) -> None:
+        body["products"]["out/weights.safetensors"]["sha256"] = forged_sha256
+
+    resign_link(repo, "first", claim_the_forged_weights)
+    rerun_stage(repo, "second", "python", "stages/second.py")
+    resign_provenance(repo)
     return _release(repo, base / "forged-release")
 
 
@@ -195,7 +157,9 @@ def test_forged_output_is_different_at_the_first_stage_tensor_by_tensor(
     forged: Path, owner: TrustPolicy, verifier: Path, base: Path
 ) -> None:
     out = base / "forged-out"
-    done = _rebuild_cli(
+    done = sh(
+        BITWRIGHT,
+        "rebuild",
         str(forged),
         "--compare",
         "--key",
@@ -208,6 +172,7 @@ def test_forged_output_is_different_at_the_first_stage_tensor_by_tensor(
         str(base / "ws-forged"),
         "--json",
         cwd=base,
+        check=False,
     )
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
@@ -254,7 +219,9 @@ def test_altered_data_object_is_caught_before_any_stage_runs(
 def test_missing_data_object_is_an_operational_error_with_a_hint(honest: Path, base: Path) -> None:
     remote, obj = _remote_copy(base, "remote-missing")
     obj.unlink()
-    done = _rebuild_cli(
+    done = sh(
+        BITWRIGHT,
+        "rebuild",
         str(honest),
         "--key",
         str(ProjectPaths(base / "project").owner_pub),
@@ -263,6 +230,7 @@ def test_missing_data_object_is_an_operational_error_with_a_hint(honest: Path, b
         "--workspace",
         str(base / "ws-missing"),
         cwd=base,
+        check=False,
     )
     assert done.returncode == 3, done.stderr
     assert "data/raw" in done.stderr
@@ -322,11 +290,14 @@ def test_an_out_that_is_not_a_report_directory_is_refused_before_any_work(
         out.mkdir(exist_ok=True)
         (out / "report.md").write_text("my own notes")
     workspace = base / f"ws-refused-{kind}"
-    done = _rebuild_cli(
+    done = sh(
+        BITWRIGHT,
+        "rebuild",
         str(honest),
         *("--key", str(ProjectPaths(project).owner_pub), "--out", str(out)),
         *("--workspace", str(workspace)),
         cwd=base,
+        check=False,
     )
 
     assert done.returncode == 3, done.stderr

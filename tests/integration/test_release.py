@@ -7,15 +7,15 @@ when it changes it.
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tests.integration.insider import resign_link
 from tests.integration.project import BITWRIGHT, make_project, sh
 
-from bitwright.attest import Link, generate_keypair, load_signer, write_link
+from bitwright.attest import generate_keypair
 from bitwright.builder import ProjectPaths
 from bitwright.cli.main import main
 
@@ -131,12 +131,10 @@ def test_an_attestation_set_verify_would_reject_is_not_released(
 ) -> None:
     # The owner signs a link again with another command: validly signed, but it is no longer
     # the link the provenance records.
-    paths = ProjectPaths(project)
-    (link,) = paths.links.glob("second.*.link")
-    body = json.loads(base64.b64decode(json.loads(link.read_text())["payload"]))
-    body["command"] = [*body["command"], "--again"]
-    link.unlink()
-    write_link(Link.model_validate(body), load_signer(paths.owner_key), paths.links)
+    def run_again(body: dict[str, Any]) -> None:
+        body["command"] = [*body["command"], "--again"]
+
+    resign_link(project, "second", run_again)
     out = tmp_path / "dist" / "release"
 
     code, lines = _release(capsys, "--out", str(out))

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from tests.integration import spotcheck_project as sp
-from tests.integration.project import BITWRIGHT, env
+from tests.integration.project import BITWRIGHT, sh
 
 from bitwright.attest import load_public_key
 from bitwright.attest.trust import TrustPolicy
@@ -67,17 +66,6 @@ def _replay_everything(session: AuditSession) -> None:
     session.audit(Randomness.draw(0), len(session.trajectory.segments))
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [BITWRIGHT, "rebuild", *args],
-        cwd=cwd,
-        env=env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def honest_session(honest: Path, owner: TrustPolicy, base: Path) -> AuditSession:
     session = _session(honest, owner, base / "ws-honest")
@@ -119,7 +107,9 @@ def test_the_cli_passes_an_honest_release_with_a_signed_vsa(
     honest: Path, project: Path, base: Path
 ) -> None:
     out = base / "cli-honest"
-    done = _cli(
+    done = sh(
+        BITWRIGHT,
+        "rebuild",
         str(honest),
         "--spot-check",
         "21",
@@ -137,6 +127,7 @@ def test_the_cli_passes_an_honest_release_with_a_signed_vsa(
         "--workspace",
         str(base / "ws-cli-honest"),
         cwd=base,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -155,7 +146,9 @@ def test_the_cli_names_a_forged_segment_and_exits_1(
     forged: Path, project: Path, base: Path
 ) -> None:
     out = base / "cli-forged"
-    done = _cli(
+    done = sh(
+        BITWRIGHT,
+        "rebuild",
         str(forged),
         "--spot-check",
         "21",
@@ -168,6 +161,7 @@ def test_the_cli_names_a_forged_segment_and_exits_1(
         "--workspace",
         str(base / "ws-cli-forged"),
         cwd=base,
+        check=False,
     )
     assert done.returncode == 1, done.stderr
     assert "FORGED" in done.stderr and "FAILED: segment " in done.stderr

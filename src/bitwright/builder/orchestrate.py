@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bitwright.attest import build_layout, load_signer, write_layout
+from bitwright.attest.keys import Signer
 from bitwright.attest.signers import AttestationSigner, KeySigner
 from bitwright.builder.context import CONTEXT_ENV, BuildContext, with_variation, write_context
 from bitwright.builder.data import dvc_environment, dvc_executable
@@ -141,18 +142,16 @@ def _build(
 ) -> BuildResult:
     repo = repo.resolve()
     paths = ProjectPaths(repo)
-    key = key_path or paths.owner_key
     pipeline = load_pipeline(repo)
     require_committed_config(repo)
+    key = key_path or paths.owner_key
     context = preflight(
         repo, key_path=key, allow_dirty=allow_dirty, strict=strict, sandbox=sandbox, notify=notify
     )
     context = with_variation(context, variation)
     notify(f"pinned commit {context.pins.git.commit[:12]}, sandbox {context.sandbox.value}")
     third_party = third_party_inputs(repo, pipeline, context.pins)
-    for stage, files in third_party.unpinned.items():
-        more = f" and {len(files) - 1} more" if len(files) > 1 else ""
-        notify(f"stage {stage} reads unpinned third-party input {files[0]}{more}")
+    _name_unpinned(third_party.unpinned, notify)
     _clear_attestations(paths, pipeline)
     write_context(context, paths.context_file)
 
@@ -161,34 +160,54 @@ def _build(
     links = {n: link for n in pipeline.names if (link := _current_link(paths, n)) is not None}
 
     signer = load_signer(Path(context.key_path))
-    layout = build_layout(
-        pipeline,
-        [signer.public_key],
-        expires=dt.datetime.now(dt.UTC).replace(microsecond=0) + LAYOUT_VALIDITY,
-        readme=f"bitwright layout of {context.pins.git.remote_url} at {context.pins.git.commit}",
-    )
-    layout_path = write_layout(layout, signer, paths.layout)
-    reused = tuple(n for n in pipeline.names if n not in ran)
+    layout_path = _sign_layout(paths, pipeline, context, signer)
     finished_on = utc_now()
-    provenance_signer: AttestationSigner = KeySigner(signer)
-    if keyless or identity_token:
-        from bitwright.attest.signers.sigstore_signer import SigstoreSigner  # slow; only here
-
-        provenance_signer = SigstoreSigner(identity_token)
     provenance = write_build_provenance(
         paths,
         pipeline,
         context,
         links,
         finished_on=finished_on,
-        signer=provenance_signer,
+        signer=_provenance_signer(signer, keyless=keyless, identity_token=identity_token),
         ci=ci_identity(os.environ, commit=context.pins.git.commit),
         third_party=third_party.dependencies(),
     )
     notify("signed the layout and the provenance")
+    reused = tuple(n for n in pipeline.names if n not in ran)
     return BuildResult(
         context, links, ran, reused, layout_path, provenance, finished_on, third_party.unpinned
     )
+
+
+def _name_unpinned(unpinned: Mapping[str, Sequence[str]], notify: Notify) -> None:
+    """Say which stages read third-party files that no TOFU pin covers (the build goes on)."""
+    for stage, files in unpinned.items():
+        more = f" and {len(files) - 1} more" if len(files) > 1 else ""
+        notify(f"stage {stage} reads unpinned third-party input {files[0]}{more}")
+
+
+def _sign_layout(
+    paths: ProjectPaths, pipeline: Pipeline, context: BuildContext, signer: Signer
+) -> Path:
+    """Write the owner-signed in-toto layout of ``pipeline``, valid for :data:`LAYOUT_VALIDITY`."""
+    layout = build_layout(
+        pipeline,
+        [signer.public_key],
+        expires=dt.datetime.now(dt.UTC).replace(microsecond=0) + LAYOUT_VALIDITY,
+        readme=f"bitwright layout of {context.pins.git.remote_url} at {context.pins.git.commit}",
+    )
+    return write_layout(layout, signer, paths.layout)
+
+
+def _provenance_signer(
+    signer: Signer, *, keyless: bool, identity_token: str | None
+) -> AttestationSigner:
+    """The key that signed the links, or sigstore with the ambient or given OIDC identity."""
+    if keyless or identity_token:
+        from bitwright.attest.signers.sigstore_signer import SigstoreSigner  # slow; only here
+
+        return SigstoreSigner(identity_token)
+    return KeySigner(signer)
 
 
 def build_stage(

@@ -17,6 +17,7 @@ import typer
 from bitwright.cli.app import app, emit_json, stderr
 from bitwright.cli.cmd_build import Builder
 from bitwright.cli.cmd_verify import trust_policy
+from bitwright.cli.options import DataRemoteOption, KeyOption, SourceOption, TrustOption
 from bitwright.cli.progress import live_progress, progress_wanted
 from bitwright.errors import ExitCode, UsageError
 
@@ -40,24 +41,10 @@ def rebuild_command(
     compare: Annotated[
         bool, typer.Option("--compare", help="Compare with the release (always done).")
     ] = True,
-    key: Annotated[
-        list[Path] | None,
-        typer.Option("--key", help="A trusted public key (PEM); repeat for more.", metavar="PUB"),
-    ] = None,
-    trust: Annotated[
-        Path | None,
-        typer.Option(
-            "--trust", help="A trust file (keys, identities, trust_config).", metavar="FILE"
-        ),
-    ] = None,
-    source: Annotated[
-        str | None,
-        typer.Option("--source", help="Clone the source from this path or URL.", metavar="URL"),
-    ] = None,
-    data_remote: Annotated[
-        str | None,
-        typer.Option("--data-remote", help="Fetch DVC data from this remote URL.", metavar="URL"),
-    ] = None,
+    key: KeyOption = None,
+    trust: TrustOption = None,
+    source: SourceOption = None,
+    data_remote: DataRemoteOption = None,
     workspace: Annotated[
         Path | None,
         typer.Option("--workspace", help="An empty directory to rebuild in.", metavar="DIR"),

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bitwright.cli.app import PROGRESS_THRESHOLD, app, byte_progress, emit_json, stderr
+from bitwright.cli.options import KeyOption, TrustOption
 from bitwright.errors import ExitCode, UsageError
 from bitwright.release.layout import ReleaseLayout
 from bitwright.verify.limits import DEFAULT_LIMITS, Limits
@@ -83,16 +84,8 @@ def trust_policy(
 @app.command("verify")
 def verify_command(
     release: Annotated[Path, typer.Argument(help="The release directory.", metavar="RELEASE")],
-    key: Annotated[
-        list[Path] | None,
-        typer.Option("--key", help="A trusted public key (PEM); repeat for more.", metavar="PUB"),
-    ] = None,
-    trust: Annotated[
-        Path | None,
-        typer.Option(
-            "--trust", help="A trust file (keys, identities, trust_config).", metavar="FILE"
-        ),
-    ] = None,
+    key: KeyOption = None,
+    trust: TrustOption = None,
     identity: Annotated[
         list[str] | None,
         typer.Option(

@@ -32,6 +32,7 @@ from bitwright.builder import ProjectPaths, build
 from bitwright.errors import BitwrightError, UsageError
 from bitwright.fileio import write_atomic, write_text_atomic
 from bitwright.htmlreport import Histogram, render_html
+from bitwright.model import DeterminismSettings
 from bitwright.model.variation import ChangeKind, Variation
 from bitwright.nightly.history import Since, append_night, first_different, read_history
 from bitwright.nightly.night import (
@@ -53,7 +54,14 @@ from bitwright.rebuild.workspace import checkout_source, fresh_workspace
 from bitwright.release.bundle import bundle_release
 from bitwright.release.layout import ReleaseLayout
 from bitwright.runner import detect_sandbox
-from bitwright.runner.variations import DEFAULT, disordered, plan, probe_machine
+from bitwright.runner.variations import (
+    DEFAULT,
+    Machine,
+    PlannedVariation,
+    disordered,
+    plan,
+    probe_machine,
+)
 from bitwright.verify import check_candidate
 
 __all__ = [
@@ -263,8 +271,7 @@ def run_nightly(
     history_path = history or out / HISTORY_FILE
     started = _now()
     wanted = tuple(names) if names else DEFAULT
-    sandbox = detect_sandbox(None)
-    machine = probe_machine(sandbox)
+    machine = probe_machine(detect_sandbox(None))
     if release is None:
         release, policy = release_of_head(repo, work, out / "release", notify)
     elif policy is None:
@@ -272,21 +279,71 @@ def run_nightly(
     rebuilder = Rebuilder(
         release.resolve(), policy, source, data_remote, tolerance, keep_workspaces, notify
     )
-    notify("rebuilding without variation (control)")
-    control, seconds, histograms = rebuilder.rebuild(work, CONTROL, None, keep=True)
-    drawn = list(histograms)
-    stages = tuple(s.stage for s in control.stages) or _stages_from_release(release)
-    control_ws = Path(control.workspace) if control.workspace else None
-    edges = pipeline_edges(control.stages, control_ws)
-    settings = pin_determinism(_released_params(control_ws))
-    if not keep_workspaces:
+    control = _rebuild_control(rebuilder, work)
+    planned = plan(wanted, machine, control.settings)
+    results, histograms = _rebuild_variations(rebuilder, work, planned, control.stages)
+    environment = _environment(machine)
+    night = Night(
+        night=started,
+        finished=_now(),
+        release=str(release.resolve()),
+        commit=control.report.commit,
+        stages=control.stages,
+        edges=control.edges,
+        environment=environment,
+        subjects=_subjects(control.report),
+        variations=(control.result, *results),
+        skipped=tuple(SkippedVariation(p.name, p.reason) for p in planned if not p.applied),
+    )
+    return _keep_history(night, history_path, out, (*control.histograms, *histograms))
+
+
+@dataclass(frozen=True)
+class _Control:
+    """The rebuild without variation, which every variation is compared with."""
+
+    report: RebuildReport
+    result: VariationResult
+    stages: tuple[str, ...]
+    edges: tuple[tuple[str, str], ...]
+    settings: DeterminismSettings
+    histograms: tuple[Histogram, ...]
+
+
+def _rebuild_control(rebuilder: Rebuilder, work: Path) -> _Control:
+    """Rebuild without variation; read the stages, their edges and the declared settings.
+
+    Its workspace is kept until the settings are read from the released params, then removed
+    unless every workspace is kept.
+    """
+    rebuilder.notify("rebuilding without variation (control)")
+    report, seconds, histograms = rebuilder.rebuild(work, CONTROL, None, keep=True)
+    stages = tuple(s.stage for s in report.stages) or _stages_from_release(rebuilder.release)
+    workspace = Path(report.workspace) if report.workspace else None
+    edges = pipeline_edges(report.stages, workspace)
+    settings = pin_determinism(_released_params(workspace))
+    if not rebuilder.keep:
         shutil.rmtree(work / CONTROL, ignore_errors=True)
-    planned = plan(wanted, machine, settings)
-    results = [_variation_result(CONTROL, CONTROL, None, control, seconds, stages)]
+    result = _variation_result(CONTROL, CONTROL, None, report, seconds, stages)
+    return _Control(report, result, stages, edges, settings, histograms)
+
+
+def _rebuild_variations(
+    rebuilder: Rebuilder, work: Path, planned: Sequence[PlannedVariation], stages: Sequence[str]
+) -> tuple[list[VariationResult], list[Histogram]]:
+    """One rebuild per variation this machine applies; one that cannot run is a result too.
+
+    Returns:
+        The results in the planned order, and the histograms their rebuilds drew.
+    """
+    results: list[VariationResult] = []
+    drawn: list[Histogram] = []
     applied = [p for p in planned if p.variation is not None]
     for index, item in enumerate(applied, start=1):
         assert item.variation is not None
-        notify(f"variation {index}/{len(applied)}: {item.name} ({item.variation.describe()})")
+        rebuilder.notify(
+            f"variation {index}/{len(applied)}: {item.name} ({item.variation.describe()})"
+        )
         try:
             report, seconds, histograms = rebuilder.rebuild(work, item.name, item.variation)
         except BitwrightError as exc:
@@ -307,31 +364,31 @@ def run_nightly(
                 item.name, item.variation.kind.value, item.variation, report, seconds, stages
             )
         )
+    return results, drawn
+
+
+def _environment(machine: Machine) -> dict[str, str]:
+    """The build machine as a night's record names it."""
     environment = pin_environment()
-    night = Night(
-        night=started,
-        finished=_now(),
-        release=str(release.resolve()),
-        commit=control.commit,
-        stages=stages,
-        edges=edges,
-        environment={
-            "python": environment.python,
-            "torch": environment.torch or "none",
-            "os": environment.os,
-            "cpu": environment.cpu_model,
-            "machine": environment.machine,
-            "sandbox": machine.sandbox.value,
-        },
-        subjects=_subjects(control),
-        variations=tuple(results),
-        skipped=tuple(SkippedVariation(p.name, p.reason) for p in planned if not p.applied),
-    )
-    append_night(history_path, night)
-    read = read_history(history_path)
+    return {
+        "python": environment.python,
+        "torch": environment.torch or "none",
+        "os": environment.os,
+        "cpu": environment.cpu_model,
+        "machine": environment.machine,
+        "sandbox": machine.sandbox.value,
+    }
+
+
+def _keep_history(
+    night: Night, history: Path, out: Path, histograms: Sequence[Histogram]
+) -> NightlyOutcome:
+    """Append the night to the history, read since when stages differ, and write the reports."""
+    append_night(history, night)
+    read = read_history(history)
     since = first_different(read.nights)
-    outcome = NightlyOutcome(night, since, history_path, len(read.nights), read.skipped_lines)
-    return _write_reports(outcome, out, read.nights, tuple(drawn[:_HISTOGRAMS]))
+    outcome = NightlyOutcome(night, since, history, len(read.nights), read.skipped_lines)
+    return _write_reports(outcome, out, read.nights, tuple(histograms[:_HISTOGRAMS]))
 
 
 def _released_params(workspace: Path | None) -> dict[str, object]:

@@ -30,6 +30,7 @@ __all__ = [
     "RecordedSnapshot",
     "check_snapshots",
     "choose_remote",
+    "fetch_snapshots",
     "pull_snapshots",
     "recorded_snapshots",
     "use_remote",
@@ -180,3 +181,21 @@ def check_snapshots(
                 DataFinding(snap.path, f"sha256 {pin.sha256[:16]}, recorded {snap.sha256[:16]}")
             )
     return tuple(findings)
+
+
+def fetch_snapshots(
+    workspace: Path, snapshots: tuple[RecordedSnapshot, ...], data_remote: str | None
+) -> tuple[str, tuple[DataFinding, ...]]:
+    """Pull ``snapshots`` into the workspace from the remote :func:`choose_remote` picks, and check.
+
+    Returns:
+        The note saying where the data came from, and :func:`check_snapshots`' findings.
+
+    Raises:
+        OperationalError: as :func:`pull_snapshots`.
+    """
+    url, note = choose_remote(workspace, snapshots, data_remote)
+    if url is not None:
+        use_remote(workspace, url)
+    pull_snapshots(workspace, tuple(s.path for s in snapshots))
+    return note, check_snapshots(workspace, snapshots)

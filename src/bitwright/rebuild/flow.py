@@ -32,7 +32,6 @@ from typing import Any
 
 from bitwright.attest import generate_keypair, read_link
 from bitwright.attest.statement import (
-    SOURCE,
     ExternalParameters,
     InternalParameters,
     dvc_parameters,
@@ -49,15 +48,14 @@ from bitwright.pipeline import load_params, load_pipeline
 from bitwright.rebuild.compare import FileComparison, Tolerance, Verdict, compare_files
 from bitwright.rebuild.compare.knobs import parallel_knobs
 from bitwright.rebuild.drift import environment_drift
-from bitwright.rebuild.fetch import (
-    check_snapshots,
-    choose_remote,
-    pull_snapshots,
-    recorded_snapshots,
-    use_remote,
-)
+from bitwright.rebuild.fetch import fetch_snapshots, recorded_snapshots
 from bitwright.rebuild.partial import check_materials, place_materials, unmatched
-from bitwright.rebuild.publish import check_report_dir, policy_document, write_outputs
+from bitwright.rebuild.publish import (
+    check_report_dir,
+    policy_document,
+    resource_uri,
+    write_outputs,
+)
 from bitwright.rebuild.report import DataCheck, RebuildReport
 from bitwright.rebuild.stages import (
     PathMatch,
@@ -265,8 +263,7 @@ def _checkout(
     external, internal = dvc_parameters(trusted.statement)
     run.commit = external.commit
     run.subjects = trusted.statement.subject_digests()
-    source_dep = trusted.statement.dependency(SOURCE)
-    run.resource_uri = (source_dep.uri if source_dep else None) or f"git+{external.repository}"
+    run.resource_uri = resource_uri(trusted.statement, external.repository)
     if internal.dirty:
         raise run.stop(Verdict.FAILED, "the release was built from a dirty work tree")
     ws = fresh_workspace(settings.workspace)
@@ -297,12 +294,8 @@ def _checkout(
 def _fetch_data(run: _Run, plan: _Plan, data_remote: str | None) -> None:
     snapshots = recorded_snapshots(plan.trusted.statement)
     with run.step("data", f"fetching {len(snapshots)} data snapshot(s)"):
-        url, note = choose_remote(plan.ws, snapshots, data_remote)
-        run.notes.append(note)
-        if url is not None:
-            use_remote(plan.ws, url)
-        pull_snapshots(plan.ws, tuple(s.path for s in snapshots))
-        findings = check_snapshots(plan.ws, snapshots)
+        note, findings = fetch_snapshots(plan.ws, snapshots, data_remote)
+    run.notes.append(note)
     bad = {f.path: f.detail for f in findings}
     run.data = [DataCheck(s.path, s.path not in bad, bad.get(s.path, _DATA_OK)) for s in snapshots]
     known = {s.path for s in snapshots}

@@ -22,6 +22,7 @@ from typing import Any
 
 from bitwright.attest import canonical_json
 from bitwright.attest.signers import KeySigner
+from bitwright.attest.statement import SOURCE, Statement
 from bitwright.attest.trust import TrustPolicy
 from bitwright.attest.vsa import (
     LEVEL_REPRODUCED_BITWISE,
@@ -47,6 +48,7 @@ __all__ = [
     "check_report_dir",
     "is_report_dir",
     "policy_document",
+    "resource_uri",
     "verified_levels",
     "write_outputs",
 ]
@@ -100,6 +102,12 @@ def policy_document(
         "strictEnv": strict_env,
         "stage": stage or "",
     }
+
+
+def resource_uri(statement: Statement, repository: str) -> str:
+    """What a VSA of the release names: its source's URI, else ``git+REPOSITORY``."""
+    source = statement.dependency(SOURCE)
+    return (source.uri if source else None) or f"git+{repository}"
 
 
 def verified_levels(verdict: Verdict, *, stage: str | None) -> list[str]:

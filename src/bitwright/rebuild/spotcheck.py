@@ -33,7 +33,12 @@ from typing import Any
 from bitwright.attest import generate_keypair
 from bitwright.attest.canonical import canonical_json
 from bitwright.attest.signers import KeySigner
-from bitwright.attest.statement import SOURCE, dvc_parameters
+from bitwright.attest.statement import (
+    ExternalParameters,
+    InternalParameters,
+    Statement,
+    dvc_parameters,
+)
 from bitwright.attest.trust import TrustPolicy
 from bitwright.attest.vsa import VSA_FILE, build_vsa, write_vsa
 from bitwright.builder.orchestrate import build_stage
@@ -43,19 +48,14 @@ from bitwright.model import DeterminismSettings, Pipeline
 from bitwright.pins.git import pin_git_commit
 from bitwright.pipeline import load_pipeline
 from bitwright.rebuild.compare import Tolerance
-from bitwright.rebuild.fetch import (
-    check_snapshots,
-    choose_remote,
-    pull_snapshots,
-    recorded_snapshots,
-    use_remote,
-)
+from bitwright.rebuild.fetch import fetch_snapshots, recorded_snapshots
 from bitwright.rebuild.flow import _Run
 from bitwright.rebuild.partial import check_materials, place_materials, unmatched
-from bitwright.rebuild.publish import REPORT_FILE, VERIFIER_PUB
+from bitwright.rebuild.publish import REPORT_FILE, VERIFIER_PUB, resource_uri
 from bitwright.rebuild.workspace import checkout_source, fresh_workspace, source_location
 from bitwright.release.layout import ReleaseLayout
 from bitwright.spotcheck import (
+    Claim,
     Randomness,
     ReplayPlan,
     SpotCheckReport,
@@ -68,7 +68,7 @@ from bitwright.spotcheck import (
 )
 from bitwright.spotcheck.replay import REPLAY_DIR
 from bitwright.spotcheck.session import AuditSession
-from bitwright.trajectory import TrajectoryInvalid, read_trajectory
+from bitwright.trajectory import Trajectory, TrajectoryInvalid, read_trajectory
 from bitwright.verify import verify_release
 
 __all__ = [
@@ -109,6 +109,42 @@ class AuditOptions:
     workspace: Path | None = None
     verifier_key: Path | None = None
     tolerance: Tolerance | None = None
+
+
+class _Refused(Exception):  # noqa: N818  (a control-flow signal: the audit cannot start)
+    """The release cannot be audited: why, and the stage that says so ("" for none)."""
+
+    def __init__(self, reason: str, stage: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stage = stage
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """What the verified release claims of its committed run, and the link that claims it."""
+
+    statement: Statement
+    subjects: dict[str, str]
+    external: ExternalParameters
+    internal: InternalParameters
+    claim: Claim
+    link: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Workspace:
+    """The checked-out source with its data and the training stage's materials in place."""
+
+    ws: Path
+    pipeline: Pipeline
+    key: Path
+    originals: dict[str, Path]
+    remote: str | None
+
+    @property
+    def states_dir(self) -> Path:
+        return self.ws / REPLAY_DIR / "states"
 
 
 def spot_check_release(
@@ -153,13 +189,28 @@ def open_audit(
     """Verify the release and prepare a workspace to audit its run; a report if it cannot be."""
     options = options or AuditOptions()
     run = _Run(release.resolve(), notify)
-    layout = ReleaseLayout(run.release)
+    try:
+        claimed = _claimed_run(run, policy)
+        workspace = _prepare_workspace(run, claimed, options)
+        trajectory = _fetch_trajectory(run, claimed.claim, workspace)
+    except _Refused as refused:
+        return SpotCheckReport(str(run.release), False, refused.reason, stage=refused.stage)
+    return _session(run, claimed, workspace, trajectory, options)
+
+
+def _claimed_run(run: _Run, policy: TrustPolicy) -> _Claimed:
+    """Verify the release and read its trajectory claim, checked against the signed link.
+
+    Raises:
+        _Refused: the release does not verify, or its claim or build contradicts the audit.
+        UsageError: the release records no committed training run.
+    """
     with run.step("verify", f"verifying {run.release}"):
         verification = verify_release(run.release, policy)
     if not verification.ok or verification.trusted is None:
         failure = verification.first_failure
         why = f"{failure.name}: {failure.detail}" if failure else "a mandatory check was skipped"
-        return SpotCheckReport(str(run.release), False, f"the release does not verify ({why})")
+        raise _Refused(f"the release does not verify ({why})")
     statement = verification.trusted.statement  # what verify authenticated, not read again
     external, internal = dvc_parameters(statement)
     claims = trajectory_claims(statement)
@@ -169,70 +220,90 @@ def open_audit(
             hint="record training with bitwright.trajectory.Recorder, or use --compare",
         )
     claim = claims[0]
-    links = verification.trusted.links
-    link = links.get(claim.stage, {})
+    link = verification.trusted.links.get(claim.stage, {})
     problems = check_claim(claim, link)
     if internal.dirty:
         problems.append("the release was built from a dirty work tree")
     if problems:
-        return SpotCheckReport(str(run.release), False, problems[0], stage=claim.stage)
-    subjects = statement.subject_digests()
-    source_dep = statement.dependency(SOURCE)
-    resource_uri = (source_dep.uri if source_dep else None) or f"git+{external.repository}"
+        raise _Refused(problems[0], claim.stage)
+    return _Claimed(statement, statement.subject_digests(), external, internal, claim, link)
 
+
+def _prepare_workspace(run: _Run, claimed: _Claimed, options: AuditOptions) -> _Workspace:
+    """Check out the source, fetch and check its data, and put the stage's materials in place.
+
+    Raises:
+        _Refused: the released pipeline has no such stage, or a material differs.
+    """
+    stage = claimed.claim.stage
     ws = fresh_workspace(options.workspace)
-    location = source_location(options.source or external.repository)
-    with run.step("checkout", f"cloning {location} at {external.commit[:12]} into {ws}"):
-        checkout_source(location, external.commit, ws)
+    location = source_location(options.source or claimed.external.repository)
+    commit = claimed.external.commit
+    with run.step("checkout", f"cloning {location} at {commit[:12]} into {ws}"):
+        checkout_source(location, commit, ws)
     key = _verifier_key(options.verifier_key, run)
     pipeline = load_pipeline(ws)
-    if claim.stage not in pipeline.names:
-        return SpotCheckReport(
-            str(run.release), False, f"the released pipeline has no stage {claim.stage!r}"
-        )
-    _fetch_data(ws, statement, options.data_remote, run)
-    originals = {sha: layout.artifact(name) for name, sha in subjects.items()}
-    mismatch = _stage_materials(ws, pipeline, claim.stage, link, originals, key, run)
+    if stage not in pipeline.names:
+        raise _Refused(f"the released pipeline has no stage {stage!r}")
+    _fetch_data(ws, claimed.statement, options.data_remote, run)
+    layout = ReleaseLayout(run.release)
+    originals = {sha: layout.artifact(name) for name, sha in claimed.subjects.items()}
+    mismatch = _stage_materials(ws, pipeline, stage, claimed.link, originals, key, run)
     if mismatch:
-        return SpotCheckReport(str(run.release), False, mismatch, stage=claim.stage)
+        raise _Refused(mismatch, stage)
+    remote = usable_remote(claimed.claim.remote, options.data_remote)
+    return _Workspace(ws, pipeline, key, originals, remote)
 
-    remote = usable_remote(claim.remote, options.data_remote)
-    states_dir = ws / REPLAY_DIR / "states"
-    traj_name = Path(claim.file).name
+
+def _fetch_trajectory(run: _Run, claim: Claim, workspace: _Workspace) -> Trajectory:
+    """Fetch the committed trajectory file and read it, checked against the signed sha256.
+
+    Raises:
+        _Refused: the fetched file is not the signed one, or is not a trajectory.
+        OperationalError: the remote does not hold it.
+    """
+    directory = workspace.states_dir / "trajectory"
+    name = Path(claim.file).name
     with run.step("trajectory", f"fetching the trajectory of stage {claim.stage}"):
-        gone = fetch_objects(ws, states_dir / "trajectory", {traj_name: (claim.md5, 0)}, remote)
+        gone = fetch_objects(workspace.ws, directory, {name: (claim.md5, 0)}, workspace.remote)
     if gone:
         raise OperationalError(
             f"the trajectory {claim.file} is not in the DVC remote "
-            f"{remote or '(the checkout default)'}",
+            f"{workspace.remote or '(the checkout default)'}",
             hint="ask the maintainer to `dvc push` the training stage's outs (or --data-remote)",
         )
-    traj_path = states_dir / "trajectory" / traj_name
-    if hashlib.sha256(traj_path.read_bytes()).hexdigest() != claim.sha256:
-        return SpotCheckReport(
-            str(run.release),
-            False,
-            f"the fetched {claim.file} is not the signed one",
-            stage=claim.stage,
-        )
+    path = directory / name
+    if hashlib.sha256(path.read_bytes()).hexdigest() != claim.sha256:
+        raise _Refused(f"the fetched {claim.file} is not the signed one", claim.stage)
     try:
-        trajectory = read_trajectory(traj_path, inside=ws)
+        return read_trajectory(path, inside=workspace.ws)
     except TrajectoryInvalid as exc:
-        return SpotCheckReport(str(run.release), False, exc.message, stage=claim.stage)
-    declared = DeterminismSettings.from_json(dict(internal.determinism.declared))
+        raise _Refused(exc.message, claim.stage) from None
+
+
+def _session(
+    run: _Run,
+    claimed: _Claimed,
+    workspace: _Workspace,
+    trajectory: Trajectory,
+    options: AuditOptions,
+) -> AuditSession:
+    """The audit session: the run's findings so far and the plan to replay its segments."""
+    claim, link, ws = claimed.claim, claimed.link, workspace.ws
+    declared = DeterminismSettings.from_json(dict(claimed.internal.determinism.declared))
     problems = check_run(trajectory, claim, link, declared.seed)
     model_sha = str(
         ((link.get("products") or {}).get(trajectory.header.model) or {}).get("sha256", "")
     )
-    artifact = originals.get(model_sha)
+    artifact = workspace.originals.get(model_sha)
     if artifact is None:
         problems.append(f"no released artifact is the trained model {trajectory.header.model}")
     plan = ReplayPlan(
         workspace=ws,
-        stage=pipeline.stage(claim.stage),
+        stage=workspace.pipeline.stage(claim.stage),
         settings=declared,
         source_date_epoch=pin_git_commit(ws, allow_dirty=True).commit_time,
-        states_dir=states_dir,
+        states_dir=workspace.states_dir,
         trajectory=trajectory,
         jobs=options.jobs,
         ray_address=options.ray_address,
@@ -243,29 +314,25 @@ def open_audit(
         claim=claim,
         trajectory=trajectory,
         plan=plan,
-        subjects=subjects,
-        resource_uri=resource_uri,
+        subjects=claimed.subjects,
+        resource_uri=resource_uri(claimed.statement, claimed.external.repository),
         model_artifact=artifact or Path("/nonexistent"),
         training_seconds=_seconds(link),
-        remote=remote,
+        remote=workspace.remote,
         atol=tolerance.atol,
         rtol=tolerance.rtol,
-        key=key,
+        key=workspace.key,
         findings=problems,
         notes=run.notes,
         final_checked=artifact is None,
     )
 
 
-def _fetch_data(ws: Path, statement: Any, data_remote: str | None, run: _Run) -> None:
+def _fetch_data(ws: Path, statement: Statement, data_remote: str | None, run: _Run) -> None:
     snapshots = recorded_snapshots(statement)
     with run.step("data", f"fetching {len(snapshots)} data snapshot(s)"):
-        url, note = choose_remote(ws, snapshots, data_remote)
-        run.notes.append(note)
-        if url is not None:
-            use_remote(ws, url)
-        pull_snapshots(ws, tuple(s.path for s in snapshots))
-        findings = check_snapshots(ws, snapshots)
+        note, findings = fetch_snapshots(ws, snapshots, data_remote)
+    run.notes.append(note)
     if findings:
         raise CheckFailed(
             f"data snapshot {findings[0].path} is not what the release was built from: "

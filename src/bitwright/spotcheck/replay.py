@@ -96,9 +96,22 @@ def replay_segments(
 
 
 def _run_group(plan: ReplayPlan, job: int, group: Sequence[int], init: bool) -> ReplayOutcome:
-    ws = plan.workspace
-    request = ws / REPLAY_DIR / f"request-{job}.json"
-    out = ws / REPLAY_DIR / f"out-{job}"
+    """Replay the segments ``group`` in one sealed process, the ``job``-th of the audit."""
+    request = plan.workspace / REPLAY_DIR / f"request-{job}.json"
+    out = plan.workspace / REPLAY_DIR / f"out-{job}"
+    _write_request(plan, group, request, out, init=init)
+    spec = _replay_spec(plan, job, request, out)
+    try:
+        found = _replay_sealed(plan, spec, request, out)
+    except BitwrightError as exc:
+        return ReplayOutcome(errors={i: exc.message for i in group})
+    return _outcome(found, group, out)
+
+
+def _write_request(
+    plan: ReplayPlan, group: Sequence[int], request: Path, out: Path, *, init: bool
+) -> None:
+    """Write what the stage's Recorder replays: each segment's steps and its start state."""
     t = plan.trajectory
     body = {
         "init": init,
@@ -114,7 +127,12 @@ def _run_group(plan: ReplayPlan, job: int, group: Sequence[int], init: bool) -> 
         ],
     }
     write_text_atomic(request, json.dumps(body, sort_keys=True))
-    spec = StageSpec(
+
+
+def _replay_spec(plan: ReplayPlan, job: int, request: Path, out: Path) -> StageSpec:
+    """The training stage with the fetched states and the request as extra deps, ``out`` its out."""
+    ws = plan.workspace
+    return StageSpec(
         name=f"{plan.stage.name}-replay-{job}",
         cmd=plan.stage.cmd,
         deps=(*plan.stage.deps, _rel(plan.states_dir, ws), _rel(request, ws)),
@@ -122,29 +140,38 @@ def _run_group(plan: ReplayPlan, job: int, group: Sequence[int], init: bool) -> 
         params=plan.stage.params,
         wdir=plan.stage.wdir,
     )
-    result = ReplayOutcome()
-    try:
-        run = run_sealed(
-            spec,
-            repo=ws,
-            argv=_argv(plan.stage),
-            settings=plan.settings,
-            source_date_epoch=plan.source_date_epoch,
-            strict=True,
-            sandbox=detect_sandbox(None),
-            digest=lambda paths: digest_artifacts(ws, paths, None),
-            log_dir=ws / REPLAY_DIR / "logs",
-            echo=False,
-            extra_env={REPLAY_ENV: str(request)},
-        )
-        judge(run, settings=plan.settings, strict=True, receipt_required=True)
-        found = read_json_object(
-            out / REPLAY_RESULT, "a replay result", hint="the replay failed", inside=out
-        )
-    except BitwrightError as exc:
-        result.errors.update({i: exc.message for i in group})
-        return result
-    result.header = dict(found.get("header") or {})
+
+
+def _replay_sealed(plan: ReplayPlan, spec: StageSpec, request: Path, out: Path) -> dict[str, Any]:
+    """Run ``spec`` sealed, its receipts confirming the settings; return its replay result.
+
+    Raises:
+        BitwrightError: the process failed, its receipts did not confirm the settings, or it
+            wrote no readable result.
+    """
+    ws = plan.workspace
+    run = run_sealed(
+        spec,
+        repo=ws,
+        argv=_argv(plan.stage),
+        settings=plan.settings,
+        source_date_epoch=plan.source_date_epoch,
+        strict=True,
+        sandbox=detect_sandbox(None),
+        digest=lambda paths: digest_artifacts(ws, paths, None),
+        log_dir=ws / REPLAY_DIR / "logs",
+        echo=False,
+        extra_env={REPLAY_ENV: str(request)},
+    )
+    judge(run, settings=plan.settings, strict=True, receipt_required=True)
+    return read_json_object(
+        out / REPLAY_RESULT, "a replay result", hint="the replay failed", inside=out
+    )
+
+
+def _outcome(found: dict[str, Any], group: Sequence[int], out: Path) -> ReplayOutcome:
+    """Read the end state of each segment of ``group`` from the result the replay wrote."""
+    result = ReplayOutcome(header=dict(found.get("header") or {}))
     cpu = found.get("cpuSeconds")
     result.cpu_seconds = float(cpu) if isinstance(cpu, int | float) else 0.0
     init_sha = found.get("init")

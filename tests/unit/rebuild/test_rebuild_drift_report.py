@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+
+from tests.unit.attest.attest_factories import sha
 
 from bitwright.attest.provenance import build_provenance
 from bitwright.attest.statement import Statement, dvc_parameters
@@ -16,17 +17,11 @@ from bitwright.model import (
     GitPin,
     GpuInfo,
     SandboxKind,
-    Sha256,
 )
 from bitwright.rebuild.compare import FileComparison, TensorDiff, Verdict
 from bitwright.rebuild.drift import environment_drift
 from bitwright.rebuild.report import DataCheck, RebuildReport, report_markdown
 from bitwright.rebuild.stages import StageComparison, StageRole, match_paths
-
-
-def sha(text: str) -> Sha256:
-    return Sha256(hashlib.sha256(text.encode()).hexdigest())
-
 
 PACKAGES = ("numpy==2.4.6", "torch==2.13.0")
 ENV = EnvironmentPin(
