@@ -92,7 +92,7 @@ demo: setup
 	@echo "audit it:   $(BIN)/bitwright rebuild dist/release --spot-check 21 --key .bitwright/keys/owner.pub --out dist/audit"
 
 test: setup
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check src tests bench pipelines
