@@ -40,6 +40,7 @@ from bitwright.attest.signers._sigstore_common import (
     load_trusted_root,
 )
 from bitwright.errors import OperationalError, UsageError, VerificationFailed
+from bitwright.fileio import loads_strict, read_regular
 
 __all__ = [
     "SigstoreIdentity",
@@ -315,21 +316,25 @@ def _envelope_parts(envelope: dict[str, Any]) -> tuple[Any, ...]:
     return payload, envelope.get("payloadType"), sig_values
 
 
+_MAX_TRUST_FILE = 1 << 20
+"""The largest trust file read: a list of keys and identities, never megabytes."""
+
+
 def _read_trust_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
+    if not path.exists():
         raise OperationalError(
             f"trust file {path} not found", hint="check the path given with --trust"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+        )
+    try:  # a regular file of bounded size (a FIFO cannot hang the reader), symlinks resolved
+        text = read_regular(path.resolve(), limit=_MAX_TRUST_FILE).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise OperationalError(
             f"cannot read trust file {path}: {first_line(exc)}",
-            hint="check the path and its permissions",
+            hint="save it as UTF-8",
         ) from exc
     try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = loads_strict(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
         kind = "JSON" if path.suffix == ".json" else "TOML"
         raise UsageError(
             f"trust file {path} is not valid {kind}: {first_line(exc)}",

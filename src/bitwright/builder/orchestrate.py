@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from bitwright.errors import (
     UndeclaredInput,
     UsageError,
 )
+from bitwright.fileio import read_json_object
 from bitwright.model import Pipeline, SandboxKind
 from bitwright.model.variation import Variation
 from bitwright.pins import ci_identity
@@ -440,21 +440,32 @@ def _repro(
         raise _failure(paths, returncode)
 
 
+_FAILURE_LIMIT = 1 << 20  # one error message, never more
+
+
 def _failure(paths: ProjectPaths, returncode: int) -> BitwrightError:
+    unknown = ToolError(
+        f"dvc repro failed with exit status {returncode}",
+        hint="read DVC's message above; `dvc status` shows the pipeline's state",
+    )
+    if not paths.failure_file.exists():
+        return unknown
     try:
-        record = json.loads(paths.failure_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ToolError(
-            f"dvc repro failed with exit status {returncode}",
-            hint="read DVC's message above; `dvc status` shows the pipeline's state",
+        record = read_json_object(
+            paths.failure_file, "a stage's failure record", hint="", limit=_FAILURE_LIMIT
         )
+    except BitwrightError:
+        return unknown
+    texts = [record.get(k) for k in ("kind", "stage", "message")] + [record.get("hint") or ""]
+    if not all(isinstance(v, str) for v in texts):
+        return unknown
+    kind, stage, message, hint = (str(v) for v in texts)
     stage_kinds: dict[str, type[StageFailed]] = {
         "ReceiptMismatch": ReceiptMismatch,
         "UndeclaredInput": UndeclaredInput,
     }
     if record.get("stage_failed"):
-        cls = stage_kinds.get(record["kind"], StageFailed)
-        return cls(record["stage"], record["message"], hint=record["hint"])
-    if record["kind"] == "UsageError":
-        return UsageError(record["message"], hint=record["hint"])
-    return OperationalError(record["message"], hint=record["hint"])
+        return stage_kinds.get(kind, StageFailed)(stage, message, hint=hint)
+    if kind == "UsageError":
+        return UsageError(message, hint=hint)
+    return OperationalError(message, hint=hint)

@@ -69,7 +69,7 @@ from bitwright.release.layout import ReleaseLayout
 from bitwright.runner import detect_sandbox
 from bitwright.verify import TrustedRelease, verify_release
 
-__all__ = ["Notify", "rebuild_release"]
+__all__ = ["Notify", "RebuildRun", "rebuild_release"]
 
 Notify = Callable[[str], None]
 Compare = Callable[[str, Sequence[PathMatch]], tuple[FileComparison, ...]]
@@ -101,7 +101,7 @@ class _Done(Exception):  # noqa: N818  (a control-flow signal: the verdict is se
 
 
 @dataclass
-class _Run:
+class RebuildRun:
     """What the flow has learnt so far; turned into the report at every exit."""
 
     release: Path
@@ -123,6 +123,7 @@ class _Run:
 
     @contextmanager
     def step(self, name: str, message: str) -> Iterator[None]:
+        """Announce a step and time it (in :attr:`timings`, under ``name``)."""
         self.notify(message)
         started = time.monotonic()
         try:
@@ -131,6 +132,7 @@ class _Run:
             self.timings[name] = time.monotonic() - started
 
     def report(self, verdict: Verdict, reason: str, **more: Any) -> RebuildReport:
+        """The report of the run so far, with ``verdict`` and ``reason``."""
         return RebuildReport(
             release=str(self.release),
             verdict=verdict,
@@ -148,6 +150,7 @@ class _Run:
         )
 
     def stop(self, verdict: Verdict, reason: str) -> _Done:
+        """The exception that ends the flow with this report (raise it)."""
         return _Done(self.report(verdict, reason))
 
 
@@ -224,7 +227,7 @@ def rebuild_release(
         quiet_tools,
     )
     target = check_report_dir(out) if out is not None else None
-    run = _Run(release.resolve(), notify, stage_only=stage or "")
+    run = RebuildRun(release.resolve(), notify, stage_only=stage or "")
     with _verifier_key(verifier_key, run) as key:
         run.key = key
         try:
@@ -234,7 +237,7 @@ def rebuild_release(
         return _publish(report, run, target)
 
 
-def _rebuild(run: _Run, policy: TrustPolicy, settings: RebuildSettings) -> RebuildReport:
+def _rebuild(run: RebuildRun, policy: TrustPolicy, settings: RebuildSettings) -> RebuildReport:
     plan = _checkout(run, _verified(run, policy), settings, policy)
     _fetch_data(run, plan, settings.data_remote)
     _check_environment(run, plan, settings)
@@ -245,7 +248,7 @@ def _rebuild(run: _Run, policy: TrustPolicy, settings: RebuildSettings) -> Rebui
     return _rebuild_all(run, plan, settings, compare)
 
 
-def _verified(run: _Run, policy: TrustPolicy) -> TrustedRelease:
+def _verified(run: RebuildRun, policy: TrustPolicy) -> TrustedRelease:
     with run.step("verify", f"verifying {run.release}"):
         verification = verify_release(run.release, policy)
     run.verification = verification.to_json()
@@ -258,7 +261,7 @@ def _verified(run: _Run, policy: TrustPolicy) -> TrustedRelease:
 
 
 def _checkout(
-    run: _Run, trusted: TrustedRelease, settings: RebuildSettings, policy: TrustPolicy
+    run: RebuildRun, trusted: TrustedRelease, settings: RebuildSettings, policy: TrustPolicy
 ) -> _Plan:
     external, internal = dvc_parameters(trusted.statement)
     run.commit = external.commit
@@ -291,7 +294,7 @@ def _checkout(
     return _Plan(ws, layout, trusted, external, internal, pipeline, tolerances)
 
 
-def _fetch_data(run: _Run, plan: _Plan, data_remote: str | None) -> None:
+def _fetch_data(run: RebuildRun, plan: _Plan, data_remote: str | None) -> None:
     snapshots = recorded_snapshots(plan.trusted.statement)
     with run.step("data", f"fetching {len(snapshots)} data snapshot(s)"):
         note, findings = fetch_snapshots(plan.ws, snapshots, data_remote)
@@ -309,7 +312,7 @@ def _fetch_data(run: _Run, plan: _Plan, data_remote: str | None) -> None:
         )
 
 
-def _check_environment(run: _Run, plan: _Plan, settings: RebuildSettings) -> None:
+def _check_environment(run: RebuildRun, plan: _Plan, settings: RebuildSettings) -> None:
     container = None
     if settings.sandbox is SandboxKind.PODMAN:
         with run.step("image", "obtaining the build image by digest"):
@@ -328,7 +331,7 @@ def _check_environment(run: _Run, plan: _Plan, settings: RebuildSettings) -> Non
 
 
 def _rebuild_all(
-    run: _Run, plan: _Plan, settings: RebuildSettings, compare: Compare
+    run: RebuildRun, plan: _Plan, settings: RebuildSettings, compare: Compare
 ) -> RebuildReport:
     assert run.key is not None
     with run.step("build", "rebuilding the pipeline sealed, signed with the verifier key"):
@@ -364,7 +367,7 @@ def _rebuild_all(
 
 
 def _rebuild_one(
-    run: _Run, plan: _Plan, settings: RebuildSettings, originals: _Originals, compare: Compare
+    run: RebuildRun, plan: _Plan, settings: RebuildSettings, originals: _Originals, compare: Compare
 ) -> RebuildReport:
     assert run.key is not None and settings.stage is not None
     stage = settings.stage
@@ -456,7 +459,7 @@ def _rebuilt_links(directory: Path) -> dict[str, dict[str, Any]]:
 
 
 def _name_knobs(
-    rows: Sequence[StageComparison], pipeline: Pipeline, ws: Path, run: _Run
+    rows: Sequence[StageComparison], pipeline: Pipeline, ws: Path, run: RebuildRun
 ) -> tuple[StageComparison, ...]:
     """Name the declared parameters that make a stage nondeterministic (``n_jobs=2``...)."""
     files = {f for spec in pipeline.stages for f in spec.param_files if (ws / f).is_file()}
@@ -505,7 +508,7 @@ def _stage_reason(verdict: Verdict, stage: str, others: Sequence[str]) -> str:
 
 
 @contextmanager
-def _verifier_key(given: Path | None, run: _Run) -> Iterator[Path]:
+def _verifier_key(given: Path | None, run: RebuildRun) -> Iterator[Path]:
     """The verifier's key: the one given, or a fresh one in a private directory removed after."""
     if given is not None:
         yield given.resolve()
@@ -522,7 +525,7 @@ def _verifier_key(given: Path | None, run: _Run) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _publish(report: RebuildReport, run: _Run, out: Path | None) -> RebuildReport:
+def _publish(report: RebuildReport, run: RebuildRun, out: Path | None) -> RebuildReport:
     if out is None:
         return report
     outputs = write_outputs(

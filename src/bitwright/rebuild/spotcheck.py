@@ -42,6 +42,7 @@ from bitwright.attest.statement import (
 from bitwright.attest.trust import TrustPolicy
 from bitwright.attest.vsa import VSA_FILE, build_vsa, write_vsa
 from bitwright.builder.orchestrate import build_stage
+from bitwright.digest import sha256_file
 from bitwright.errors import BitwrightError, CheckFailed, OperationalError, UsageError
 from bitwright.fileio import write_text_atomic
 from bitwright.model import DeterminismSettings, Pipeline
@@ -49,7 +50,7 @@ from bitwright.pins.git import pin_git_commit
 from bitwright.pipeline import load_pipeline
 from bitwright.rebuild.compare import Tolerance
 from bitwright.rebuild.fetch import fetch_snapshots, recorded_snapshots
-from bitwright.rebuild.flow import _Run
+from bitwright.rebuild.flow import RebuildRun
 from bitwright.rebuild.partial import check_materials, place_materials, unmatched
 from bitwright.rebuild.publish import REPORT_FILE, VERIFIER_PUB, resource_uri
 from bitwright.rebuild.workspace import checkout_source, fresh_workspace, source_location
@@ -188,7 +189,7 @@ def open_audit(
 ) -> AuditSession | SpotCheckReport:
     """Verify the release and prepare a workspace to audit its run; a report if it cannot be."""
     options = options or AuditOptions()
-    run = _Run(release.resolve(), notify)
+    run = RebuildRun(release.resolve(), notify)
     try:
         claimed = _claimed_run(run, policy)
         workspace = _prepare_workspace(run, claimed, options)
@@ -198,7 +199,7 @@ def open_audit(
     return _session(run, claimed, workspace, trajectory, options)
 
 
-def _claimed_run(run: _Run, policy: TrustPolicy) -> _Claimed:
+def _claimed_run(run: RebuildRun, policy: TrustPolicy) -> _Claimed:
     """Verify the release and read its trajectory claim, checked against the signed link.
 
     Raises:
@@ -229,7 +230,7 @@ def _claimed_run(run: _Run, policy: TrustPolicy) -> _Claimed:
     return _Claimed(statement, statement.subject_digests(), external, internal, claim, link)
 
 
-def _prepare_workspace(run: _Run, claimed: _Claimed, options: AuditOptions) -> _Workspace:
+def _prepare_workspace(run: RebuildRun, claimed: _Claimed, options: AuditOptions) -> _Workspace:
     """Check out the source, fetch and check its data, and put the stage's materials in place.
 
     Raises:
@@ -255,7 +256,7 @@ def _prepare_workspace(run: _Run, claimed: _Claimed, options: AuditOptions) -> _
     return _Workspace(ws, pipeline, key, originals, remote)
 
 
-def _fetch_trajectory(run: _Run, claim: Claim, workspace: _Workspace) -> Trajectory:
+def _fetch_trajectory(run: RebuildRun, claim: Claim, workspace: _Workspace) -> Trajectory:
     """Fetch the committed trajectory file and read it, checked against the signed sha256.
 
     Raises:
@@ -273,7 +274,7 @@ def _fetch_trajectory(run: _Run, claim: Claim, workspace: _Workspace) -> Traject
             hint="ask the maintainer to `dvc push` the training stage's outs (or --data-remote)",
         )
     path = directory / name
-    if hashlib.sha256(path.read_bytes()).hexdigest() != claim.sha256:
+    if sha256_file(path) != claim.sha256:  # a regular file, streamed
         raise _Refused(f"the fetched {claim.file} is not the signed one", claim.stage)
     try:
         return read_trajectory(path, inside=workspace.ws)
@@ -282,7 +283,7 @@ def _fetch_trajectory(run: _Run, claim: Claim, workspace: _Workspace) -> Traject
 
 
 def _session(
-    run: _Run,
+    run: RebuildRun,
     claimed: _Claimed,
     workspace: _Workspace,
     trajectory: Trajectory,
@@ -328,7 +329,7 @@ def _session(
     )
 
 
-def _fetch_data(ws: Path, statement: Statement, data_remote: str | None, run: _Run) -> None:
+def _fetch_data(ws: Path, statement: Statement, data_remote: str | None, run: RebuildRun) -> None:
     snapshots = recorded_snapshots(statement)
     with run.step("data", f"fetching {len(snapshots)} data snapshot(s)"):
         note, findings = fetch_snapshots(ws, snapshots, data_remote)
@@ -348,7 +349,7 @@ def _stage_materials(
     link: Mapping[str, Any],
     originals: Mapping[str, Path],
     key: Path,
-    run: _Run,
+    run: RebuildRun,
 ) -> str:
     """Put the stage's materials in place, rebuilding upstream stages if need be.
 
@@ -469,14 +470,14 @@ def _inputs(session: AuditSession) -> list[tuple[str, str, str]]:
         (
             f.relative_to(session.release).as_posix(),
             f.resolve().as_uri(),
-            hashlib.sha256(f.read_bytes()).hexdigest(),
+            sha256_file(f),
         )
         for f in files
         if f.is_file()
     ]
 
 
-def _verifier_key(given: Path | None, run: _Run) -> Path:
+def _verifier_key(given: Path | None, run: RebuildRun) -> Path:
     """The verifier's key: the one given, or a fresh one in a private directory.
 
     The audit session outlives this call (it may run many audits), so the directory is

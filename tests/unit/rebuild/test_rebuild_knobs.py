@@ -9,7 +9,7 @@ from typing import Any
 from bitwright.model import Pipeline, StageSpec
 from bitwright.rebuild.compare import FileComparison, Verdict
 from bitwright.rebuild.compare.knobs import parallel_knobs
-from bitwright.rebuild.flow import _name_knobs, _reason, _Run
+from bitwright.rebuild.flow import RebuildRun, _name_knobs, _reason
 from bitwright.rebuild.stages import PathMatch, StageRole, compare_stages
 
 A, B, C, D = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
@@ -57,7 +57,7 @@ def test_the_divergent_stage_is_named_with_its_knob_and_a_reproduced_one_warned(
     }
     rebuilt = {**original, "train": _link({"train.py": A}, {"model.pkl": D})}
     rows, first = compare_stages(["train", "evaluate"], original, rebuilt, _no_files)
-    run = _Run(tmp_path, lambda _: None)
+    run = RebuildRun(tmp_path, lambda _: None)
     named = _name_knobs(rows, pipeline, tmp_path, run)
     train, evaluate = named
     assert train.role is StageRole.FIRST_DIVERGENT and train.knobs == ("train.n_jobs=2",)

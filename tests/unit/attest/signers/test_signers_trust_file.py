@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,23 @@ def test_trust_config_from_another_instance_rejects_the_bundle(
             policy=load_trust_file(path),
             expected_payload_type=INTOTO_PAYLOAD_TYPE,
         )
+
+
+def test_a_hostile_trust_file_is_refused_in_one_line(trust_dir: Path) -> None:
+    """A FIFO cannot hang the reader; a huge or deeply nested file is refused, not parsed."""
+    fifo = trust_dir / "fifo.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(OperationalError, match="not a regular file"):
+        load_trust_file(fifo)
+    huge = trust_dir / "huge.toml"
+    huge.write_bytes(b"#" * (2 << 20))
+    with pytest.raises(OperationalError, match="more than the 1048576 accepted"):
+        load_trust_file(huge)
+    deep = trust_dir / "deep.json"
+    deep.write_text('{"keys": ' + "[" * 5000 + "]" * 5000 + "}", encoding="utf-8")
+    with pytest.raises(UsageError, match="nested"):
+        load_trust_file(deep)
+    duplicate = trust_dir / "twice.json"
+    duplicate.write_text('{"keys": [], "keys": ["keys/owner.pub"]}', encoding="utf-8")
+    with pytest.raises(UsageError, match="duplicate"):
+        load_trust_file(duplicate)
