@@ -81,8 +81,8 @@ def lock_anew(images: Path, base: Path) -> dict[str, Any]:
     shutil.copytree(images / "containers", base / "containers")
     done = sh(BITWRIGHT, "image", "build", "--update", "--no-load", "--json", cwd=base, check=False)
     if done.returncode != 0 and "Failed to fetch" in done.stderr:  # apt's words: out of reach
-        error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-        pytest.skip(f"the apt sources cannot be reached from here: {error or done.stderr}")
+        said = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        pytest.skip(f"the apt sources cannot be reached from here: {(said or [done.stderr])[0]}")
     assert done.returncode == 0, done.stderr
     return {**json.loads(done.stdout), "repo": base}
 
