@@ -8,8 +8,9 @@ one replaces it. What costs minutes happens at most once per run, in module fixt
 * ``small_image``: the small test image (Debian's essential set, its Python, two wheels;
   ``images/small``) locked here from the machine's apt sources, then rebuilt from that lock
   in another directory, under another host name and umask, without network: three
-  mmdebstrap runs (one resolves, one per build bootstraps). It proves the build reproduces from its lock, and serves the tests whose property
-  does not need torch (the sandbox's seal, refusals, the DVC remote).
+  mmdebstrap runs (one resolves, one per build bootstraps). It proves the build reproduces
+  from its lock, and serves the tests whose property does not need torch (the sandbox's
+  seal, refusals, the DVC remote).
 * ``full_image``: the project's own image (``containers/``): the committed lock's, when
   podman or the image store holds it by digest, else locked anew here and built once (the
   reference checkout then carries that lock). Stages that write receipts need torch.
