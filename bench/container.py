@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bitwright.errors import OperationalError
 from bitwright.image.obtain import obtain_image
 from bitwright.model import DeterminismSettings, Sha256, StageSpec
 from bitwright.pins import pin_container
@@ -73,8 +74,11 @@ def time_stage(root: Path, spec: StageSpec, sandbox: Sandbox) -> float:
 
 
 def stage_overhead(repeat: int) -> dict[str, float]:
-    pin = pin_container(ROOT)
-    obtain_image(pin, project=ROOT)
+    try:
+        pin = pin_container(ROOT)
+        obtain_image(pin, project=ROOT)
+    except OperationalError as exc:  # one line, as the CLI would say it
+        sys.exit(f"the project's build image is not at hand: {exc.diagnostics()}")
     sandboxes: dict[str, Sandbox] = {
         "bubblewrap": BubblewrapSandbox.detect(),
         "podman": PodmanSandbox.detect(pin.image, pin.digest),

@@ -1,14 +1,19 @@
 """The container builder for real: a reproducible image, stages sealed in it by digest, enforced.
 
-Needs root, podman with runc and mmdebstrap (`make podman` installs them); skipped otherwise.
-What costs minutes happens at most once per run, in module fixtures:
+Needs root, podman with runc, mmdebstrap (`make podman` installs them) and an apt source for
+the recipes' suite that can be reached; skipped otherwise, with the reason. No test depends on
+a committed lock's Debian versions still being served: mirrors drop a version once a newer
+one replaces it. What costs minutes happens at most once per run, in module fixtures:
 
-* ``small_image``: the small test image (Debian's essential set, its Python, one wheel;
-  ``images/small``) rebuilt from its committed lock in a fresh directory, under another host
-  name and umask: one mmdebstrap run. It proves the build reproduces, and serves the tests
-  whose property does not need torch (the sandbox's seal, refusals, the DVC remote).
-* ``full_image``: the project's own image (``containers/``), taken from podman or the image
-  store when they hold it by digest, else built once. Stages that write receipts need torch.
+* ``small_image``: the small test image (Debian's essential set, its Python, two wheels;
+  ``images/small``) locked here from the machine's apt sources, then rebuilt from that lock
+  in another directory, under another host name and umask, without network: three
+  mmdebstrap runs (one resolves, one per build bootstraps). It proves the build reproduces
+  from its lock, and serves the tests whose property does not need torch (the sandbox's
+  seal, refusals, the DVC remote).
+* ``full_image``: the project's own image (``containers/``): the committed lock's, when
+  podman or the image store holds it by digest, else locked anew here and built once (the
+  reference checkout then carries that lock). Stages that write receipts need torch.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ import pytest
 from tests.integration.project import BITWRIGHT, commit, env, make_project, sh
 
 from bitwright.errors import OperationalError, StageFailed
+from bitwright.image.debian import apt_sources
 from bitwright.image.normtar import write_normalized_tar
 from bitwright.image.obtain import obtain_image, podman_digests
 from bitwright.image.oci import ImageConfig, read_oci_archive, write_oci_archive
+from bitwright.image.recipe import read_recipe
 from bitwright.image.store import ImageStore, push_to_remote
 from bitwright.model import DeterminismSettings, Sha256, StageSpec
 from bitwright.pins import pin_container
@@ -61,15 +68,40 @@ def require_container_tools() -> None:
         pytest.skip(f"podman and mmdebstrap must work here ({missing or 'podman'}: make podman)")
 
 
+def lock_anew(images: Path, base: Path) -> dict[str, Any]:
+    """Copy ``images/containers`` to ``base`` and lock it from this machine's apt sources.
+
+    ``image build --update`` resolves the recipe afresh (mmdebstrap reads the sources, pip the
+    project's lock), builds and locks the image, whatever lock the copy held. Skipped when
+    the machine has no apt source for the recipe's suite, or cannot reach it.
+    """
+    try:
+        apt_sources(read_recipe(images).suite)
+    except OperationalError as exc:
+        pytest.skip(f"no apt source to lock the image from: {exc.diagnostics()}")
+    shutil.copytree(images / "containers", base / "containers")
+    done = sh(BITWRIGHT, "image", "build", "--update", "--no-load", "--json", cwd=base, check=False)
+    if done.returncode != 0 and "Failed to fetch" in done.stderr:  # apt's words: out of reach
+        said = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        pytest.skip(f"the apt sources cannot be reached from here: {(said or [done.stderr])[0]}")
+    assert done.returncode == 0, done.stderr
+    return {**json.loads(done.stdout), "repo": base}
+
+
 @pytest.fixture(scope="module")
 def small_image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The small image rebuilt from its lock elsewhere: another directory, host name, umask."""
+    """The small image locked here, then rebuilt from that lock elsewhere.
+
+    Elsewhere: another directory, host name and umask, and no network (the locked inputs
+    are in the image store by sha256; a rebuild takes them from there).
+    """
     require_container_tools()
+    locked = lock_anew(SMALL, tmp_path_factory.mktemp("small-image-locked"))
     base = tmp_path_factory.mktemp("small-image")
-    shutil.copytree(SMALL / "containers", base / "containers")
+    shutil.copytree(locked["repo"] / "containers", base / "containers")
     script = f"hostname bitwright-elsewhere && umask 077 && exec {BITWRIGHT} image build --json"
     done = subprocess.run(
-        ["unshare", "--uts", "sh", "-c", script],
+        ["unshare", "--uts", "--net", "sh", "-c", script],
         cwd=base,
         env=env(),
         capture_output=True,
@@ -77,22 +109,26 @@ def small_image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         timeout=1800,
     )
     assert done.returncode == 0, done.stderr
-    return {**json.loads(done.stdout), "repo": base}
+    return {**json.loads(done.stdout), "repo": base, "locked": locked}
 
 
 @pytest.fixture(scope="module")
-def full_image(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The project's build image, held by podman by digest (built once if nobody has it)."""
+def full_image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The project's build image, held by podman by digest, and the ``containers/`` it is of.
+
+    The committed lock's image when podman or the image store holds it; else the image locked
+    anew here and built once: the committed versions may no longer be served.
+    """
     require_container_tools()
-    pin = pin_container(ROOT)
+    pin, containers = pin_container(ROOT), ROOT / "containers"
     try:
         obtain_image(pin, project=None, remote=False)
     except OperationalError:
-        base = tmp_path_factory.mktemp("full-image")
-        shutil.copytree(ROOT / "containers", base / "containers")
-        sh(BITWRIGHT, "image", "build", cwd=base)
+        base = lock_anew(ROOT, tmp_path_factory.mktemp("full-image"))["repo"]
+        pin, containers = pin_container(base), base / "containers"
+        obtain_image(pin, project=None, remote=False)  # loaded from the image store
     assert pin.digest in podman_digests(image_reference(pin.image, pin.digest))
-    return pin.digest
+    return {"digest": pin.digest, "containers": containers}
 
 
 @contextlib.contextmanager
@@ -139,12 +175,16 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImageS
 
 
 def test_the_image_rebuilt_elsewhere_has_the_locked_digest(small_image: dict[str, Any]) -> None:
-    """Two builds (the lock's and this one) in different directories give the same image."""
-    locked = read_image_lock(SMALL)
+    """Two builds (the one that locked and this one) in different places give the same image."""
+    first = small_image["locked"]
+    assert first["resolved"] and not first["reproduced"]
+    locked = read_image_lock(first["repo"])
+    assert first["digest"] == locked.digest and first["archive_sha256"] == locked.archive_sha256
     assert small_image["digest"] == locked.digest
     assert small_image["reproduced"] and not small_image["resolved"]
     assert small_image["archive_sha256"] == locked.archive_sha256
-    assert (small_image["repo"] / LOCK_PATH).read_bytes() == (SMALL / LOCK_PATH).read_bytes()
+    lock_file = (small_image["repo"] / LOCK_PATH).read_bytes()
+    assert lock_file == (first["repo"] / LOCK_PATH).read_bytes()
     archive = Path(small_image["archive"])
     assert read_oci_archive(archive, digest=locked.digest).archive_sha256 == locked.archive_sha256
     if shutil.which("skopeo"):  # an independent OCI reader sees the same manifest
@@ -307,7 +347,7 @@ def build_in_container(repo: Path) -> subprocess.CompletedProcess[str]:
 def test_an_image_with_one_changed_file_is_refused_before_any_stage_runs(
     small_image: dict[str, Any], tmp_path: Path, isolated: ImageStore
 ) -> None:
-    repo = container_project(tmp_path, SMALL)
+    repo = container_project(tmp_path, small_image["repo"])
     locked = small_image["digest"]
     bad = tampered(Path(small_image["archive"]), tmp_path / "bad.oci.tar")
     bad_digest = read_oci_archive(bad).digest
@@ -334,7 +374,7 @@ def test_an_image_with_one_changed_file_is_refused_before_any_stage_runs(
 def test_the_archive_is_stored_and_fetched_by_digest_through_the_dvc_remote(
     small_image: dict[str, Any], tmp_path: Path, isolated: ImageStore
 ) -> None:
-    repo = container_project(tmp_path, SMALL)
+    repo = container_project(tmp_path, small_image["repo"])
     md5 = push_to_remote(Path(small_image["archive"]), repo)
     assert md5 == small_image["archive_md5"]
     pin = pin_container(repo)
@@ -360,8 +400,11 @@ def test_the_archive_is_stored_and_fetched_by_digest_through_the_dvc_remote(
     assert pin.digest in podman_digests(image_reference(pin.image, pin.digest))
 
 
-def reference_checkout(base: Path) -> Path:
-    """The reference pipeline in a fresh repository: this tree's tracked files, one commit."""
+def reference_checkout(base: Path, containers: Path) -> Path:
+    """The reference pipeline in a fresh repository: this tree's tracked files, one commit.
+
+    Its image lock is the one in ``containers``, the image the tests hold.
+    """
     repo = base / "reference"
     listed = sh("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT)
     listed = listed.stdout.split("\0")
@@ -370,6 +413,7 @@ def reference_checkout(base: Path) -> Path:
         if source.is_file():
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / rel)
+    shutil.copy2(containers / "images.lock", repo / LOCK_PATH)
     sh("git", "init", "-q", "-b", "main", cwd=repo)
     commit(repo, "reference pipeline")
     sh(BITWRIGHT, "keygen", cwd=repo)
@@ -393,25 +437,26 @@ def enforced_links(links: Path, digest: str) -> list[str]:
 
 
 def test_the_reference_pipeline_builds_verifies_and_reproduces_in_its_image(
-    full_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    full_image: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = reference_checkout(tmp_path)
+    repo = reference_checkout(tmp_path, full_image["containers"])
+    digest = full_image["digest"]
     stages = ["evaluate", "package", "prepare", "train"]
     sh(BITWRIGHT, "build", "--builder", "container", cwd=repo)
-    assert enforced_links(repo / ".bitwright/attestations/links", full_image) == stages
+    assert enforced_links(repo / ".bitwright/attestations/links", digest) == stages
     # the image trained what the host did: the committed dvc.lock stands as it is
     assert not sh("git", "status", "--porcelain", cwd=repo).stdout
     # a commit that changes no source: the runs in the image stand for the new commit
     sh("git", "commit", "-q", "--allow-empty", "-m", "a release note", cwd=repo)
     again = sh(BITWRIGHT, "build", "--builder", "container", cwd=repo)
     assert "running it again" not in again.stderr, again.stderr
-    assert enforced_links(repo / ".bitwright/attestations/links", full_image) == stages
+    assert enforced_links(repo / ".bitwright/attestations/links", digest) == stages
     release = tmp_path / "release"
     sh(BITWRIGHT, "release", "--out", str(release), cwd=repo)
     key = repo / ".bitwright/keys/owner.pub"
     verified = sh(BITWRIGHT, "verify", str(release), "--key", str(key), "--json", cwd=tmp_path)
     dependencies = {c["name"]: c for c in json.loads(verified.stdout)["checks"]}["dependencies"]
-    assert f"build image {full_image} obtained (podman)" in dependencies["detail"]
+    assert f"build image {digest} obtained (podman)" in dependencies["detail"]
 
     rebuilt = sh(
         BITWRIGHT, "rebuild", str(release), "--key", str(key), "--builder", "container",
@@ -419,10 +464,10 @@ def test_the_reference_pipeline_builds_verifies_and_reproduces_in_its_image(
     )  # fmt: skip
     report = json.loads(rebuilt.stdout)
     assert report["verdict"] == "REPRODUCED", report["reason"]
-    assert enforced_links(tmp_path / "ws/.bitwright/attestations/links", full_image) == stages
+    assert enforced_links(tmp_path / "ws/.bitwright/attestations/links", digest) == stages
 
     # a verifier who cannot obtain the image: exit 3, the digest named
     with empty_podman(tmp_path / "podman", monkeypatch):
         done = sh(BITWRIGHT, "verify", str(release), "--key", str(key), cwd=tmp_path, check=False)
     assert done.returncode == 3, done.stderr
-    assert f"build image {full_image}" in done.stderr and "cannot be obtained" in done.stderr
+    assert f"build image {digest}" in done.stderr and "cannot be obtained" in done.stderr

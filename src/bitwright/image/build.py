@@ -119,7 +119,7 @@ def build_image(
         _refuse_drift(recipe, previous, recipe_digest, lock)
     with store.scratch() as tmp, _umask(0o022):
         scratch = Path(tmp)
-        inputs = _gather(recipe, previous, lock, store, scratch, notify)
+        inputs = _gather(recipe, previous, lock, store, scratch, notify, repo / LOCK_PATH)
         archive, image, md5 = _assemble(inputs, scratch, notify)
         kept = store.keep(archive, image)
     if previous is not None and image.digest != previous.digest:
@@ -170,10 +170,12 @@ def _gather(
     store: ImageStore,
     scratch: Path,
     notify: Notify,
+    lock_file: Path,
 ) -> _Inputs:
-    """The locked inputs, each checked, or (no lock) the inputs resolved anew.
+    """The locked inputs (of ``lock_file``), each checked, or (no lock) the inputs resolved anew.
 
-    A source serving other bytes than the lock records stops the build (exit 3).
+    A source serving other bytes than the lock records, or no longer serving a locked
+    version, stops the build (exit 3).
     """
     debs, wheels = DebCache(store.debs), WheelCache(store.wheels)
     if previous is None:
@@ -181,7 +183,7 @@ def _gather(
         python = resolve_wheels(recipe, lock, wheels, scratch, notify)
         return _Inputs(recipe, debian, python, debs, wheels)
     try:
-        debs.fetch(previous.debian, scratch / "debs", notify)
+        debs.fetch(previous.debian, scratch / "debs", notify, lock_file=lock_file)
         wheels.fetch(recipe, previous.python, scratch, notify)
     except VerificationFailed as exc:
         raise OperationalError(exc.message, hint=exc.hint) from None

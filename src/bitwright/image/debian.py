@@ -8,6 +8,11 @@ checked by sha256, a flat apt repository is made of exactly them, and ``mmdebstr
 from it. Nothing else can reach the image, and an apt source that now serves other bytes for
 a locked version is refused.
 
+``mmdebstrap`` reads the sources afresh, ``apt-get download`` reads the machine's package
+lists, which may be older (or leave out ``-updates`` and ``-security``); and a mirror drops a
+version once a newer one replaces it. A locked version the lists do not hold is named, with
+the lock, in one line that says how to go on (:func:`unserved`).
+
 The root file system is then made the same on every machine: the apt sources line, the
 host name and the resolver configuration that ``mmdebstrap`` takes from the host are
 replaced, and ``SOURCE_DATE_EPOCH`` makes ``mmdebstrap`` remove its other traces.
@@ -36,6 +41,7 @@ __all__ = [
     "apt_sources",
     "bootstrap_root",
     "resolve_packages",
+    "unserved",
 ]
 
 Notify = Callable[[str], None]
@@ -43,6 +49,10 @@ Notify = Callable[[str], None]
 _SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 _SOURCES_HINT = (
     "add a Debian source for the suite to /etc/apt/sources.list.d, or change the recipe's suite"
+)
+_NOT_SERVED_HINT = (
+    "run `apt-get update` (this machine's package lists may be stale), or `bitwright image "
+    "build --update` to re-lock to what the apt sources serve now (the image digest then changes)"
 )
 _FIXED_SOURCES = "# bitwright build image: its packages are those of containers/images.lock\n"
 _RELEASE_DATE = "Thu, 01 Jan 1970 00:00:00 UTC"
@@ -125,11 +135,20 @@ class DebCache:
         keep_copy(source, self.path(digest))
         return digest
 
-    def fetch(self, packages: Sequence[DebianPackage], scratch: Path, notify: Notify) -> None:
+    def fetch(
+        self, packages: Sequence[DebianPackage], scratch: Path, notify: Notify, *, lock_file: Path
+    ) -> None:
         """Make sure every locked package is here, downloading the exact versions missing.
 
+        Args:
+            packages: the locked packages.
+            scratch: a new directory for the downloads.
+            notify: progress lines.
+            lock_file: the image lock that locks them (named when a version is not served).
+
         Raises:
-            ToolError: ``apt-get download`` failed (a version the apt sources no longer have).
+            OperationalError: the machine's apt lists do not hold a locked version.
+            ToolError: ``apt-get download`` failed otherwise (a mirror out of reach).
             VerificationFailed: a source served other bytes than the lock records.
         """
         missing = [p for p in packages if not holds(self.path(p.sha256), p.sha256)]
@@ -138,7 +157,17 @@ class DebCache:
         notify(f"downloading {len(missing)} Debian package(s) with apt-get")
         scratch.mkdir(parents=True, exist_ok=True)
         specs = [f"{p.package}:{p.architecture}={p.version}" for p in missing]
-        _run(["apt-get", "download", "-q", *specs], cwd=scratch, what="apt-get download")
+        try:
+            _run(["apt-get", "download", "-q", *specs], cwd=scratch, what="apt-get download")
+        except ToolError:
+            absent = _unserved_or_none(missing)
+            if not absent:
+                raise
+            raise OperationalError(
+                f"{lock_file}: the apt sources here do not serve the locked "
+                f"{_named([p.spec for p in absent])}",
+                hint=_NOT_SERVED_HINT,
+            ) from None
         by_name = {(p.package, p.version, p.architecture): p for p in missing}
         for deb in sorted(scratch.glob("*.deb")):
             wanted = by_name.get(_control_key(deb))
@@ -149,6 +178,35 @@ class DebCache:
             "apt-get",
             "the apt sources no longer carry these versions; use a snapshot mirror",
         )
+
+
+def unserved(packages: Sequence[DebianPackage]) -> list[DebianPackage]:
+    """The packages whose exact version no index of the machine's apt lists holds.
+
+    Raises:
+        ToolError: ``apt-cache`` failed.
+    """
+    names = sorted({p.package for p in packages})
+    listing = _run(["apt-cache", "madison", *names], cwd=Path("/"), what="apt-cache madison")
+    served: set[tuple[str, str]] = set()
+    for line in listing.splitlines():  # "name | version | URI suite/component arch Packages"
+        fields = [field.strip() for field in line.split("|")]
+        if len(fields) == 3 and fields[2].endswith(" Packages"):  # not a source package
+            served.add((fields[0], fields[1]))
+    return [p for p in packages if (p.package, p.version) not in served]
+
+
+def _unserved_or_none(packages: Sequence[DebianPackage]) -> list[DebianPackage]:
+    """:func:`unserved`, or nothing when ``apt-cache`` cannot say (the first failure stands)."""
+    try:
+        return unserved(packages)
+    except ToolError:
+        return []
+
+
+def _named(specs: Sequence[str], most: int = 5) -> str:
+    more = f" and {len(specs) - most} more" if len(specs) > most else ""
+    return ", ".join(specs[:most]) + more
 
 
 def resolve_packages(
@@ -214,7 +272,8 @@ def bootstrap_root(
 
 
 def _mmdebstrap(recipe: ImageRecipe) -> list[str]:
-    argv = ["mmdebstrap", "--quiet", "--mode=root", f"--variant={recipe.variant}"]
+    # not --quiet: it silences apt too, and apt's "E:" lines say why a run failed (_run)
+    argv = ["mmdebstrap", "--mode=root", f"--variant={recipe.variant}"]
     if recipe.include:
         argv.append(f"--include={','.join(recipe.include)}")
     return argv
@@ -278,7 +337,9 @@ def _run(argv: Sequence[str], *, cwd: Path, what: str, epoch: int | None = None)
             hint="install it: `make podman` (as root, with apt) or apt-get install mmdebstrap",
         ) from None
     if done.returncode != 0:
-        last = [line for line in done.stderr.splitlines() if line.strip()][-3:]
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        # apt's first errors name the cause ("Failed to fetch ..."); the last lines the wrapper
+        last = [line for line in lines if line.startswith("E: ")][:2] or lines[-3:]
         raise ToolError(
             f"{what} failed (exit {done.returncode}): {' / '.join(last) or 'no message'}",
             hint="read the message; the image needs root and the machine's apt sources",

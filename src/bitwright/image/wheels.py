@@ -275,8 +275,9 @@ def compile_bytecode(recipe: ImageRecipe, root: Path) -> None:
     """Compile the bytecode of the installed packages inside ``root``, the same on any machine.
 
     The image's own interpreter compiles (``chroot``), one file after another in sorted order,
-    with hash randomization off and ``unchecked-hash`` invalidation (no source mtime in a
-    ``.pyc``): the bytes then follow from the sources and the interpreter, both pinned. A
+    with hash randomization off, no ``site`` (a package's ``.pth`` file would import, and so
+    compile, before compileall runs) and ``unchecked-hash`` invalidation (no source mtime in
+    a ``.pyc``): the bytes then follow from the sources and the interpreter, both pinned. A
     source the interpreter cannot compile (a newer Python's syntax in a test file) gets no
     bytecode, the same everywhere.
 
@@ -284,8 +285,12 @@ def compile_bytecode(recipe: ImageRecipe, root: Path) -> None:
         ToolError: the interpreter could not run in ``root``.
     """
     python = f"/usr/bin/python{recipe.python_version}"
-    argv = [shutil.which("chroot") or "/usr/sbin/chroot", str(root), python, "-m", "compileall"]
-    argv += ["-q", "-j", "1", "--invalidation-mode", "unchecked-hash", recipe.site_packages]
+    # -S: no site, so no .pth file of an installed package (setuptools' imports
+    # _distutils_hack) runs first and leaves bytecode stamped with the install time, which
+    # compileall would keep as up to date; -f rewrites any bytecode there is all the same.
+    argv = [shutil.which("chroot") or "/usr/sbin/chroot", str(root), python, "-S", "-m"]
+    argv += ["compileall", "-q", "-f", "-j", "1", "--invalidation-mode", "unchecked-hash"]
+    argv.append(recipe.site_packages)
     env = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1) or "Traceback" in done.stderr:  # 1: some file did not compile
