@@ -25,6 +25,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,11 @@ IMAGE_PYTHON = "/usr/bin/python3"
 """The image's interpreter, which runs the runner-receipt shim in a container stage."""
 _HOSTNAME = "bitwright"
 _RECEIPT_FD_INSIDE = 3  # podman --preserve-fds=1 passes exactly descriptor 3
+# `python -I -S -c _MOVE_FD FROM TO ARGV...`: descriptor FROM becomes TO, then ARGV runs.
+_MOVE_FD = (
+    "import os, sys; f, t = int(sys.argv[1]), int(sys.argv[2]); "
+    "os.dup2(f, t) if f != t else os.set_inheritable(t, True); os.execvp(sys.argv[3], sys.argv[3:])"
+)
 """Where bitwright's own package is mounted read-only in the container (on PYTHONPATH)."""
 
 _MAPPED_ROOT = 1_000_000
@@ -238,8 +244,10 @@ class PodmanSandbox(Sandbox):
             args += [f"--workdir={cwd}", self.reference, *argv]
             return args
         args += ["--preserve-fds=1", f"--workdir={cwd}", self.reference, *argv]
-        # podman hands its descriptor 3 on to the container: make it the receipt's
-        return ["/bin/sh", "-c", f'exec "$@" {_RECEIPT_FD_INSIDE}>&{self._receipt_fd}', "sh", *args]
+        # podman hands its descriptor 3 on to the container: make it the receipt's (a shell's
+        # redirection cannot: dash takes no descriptor above 9)
+        move = [sys.executable, "-I", "-S", "-c", _MOVE_FD, str(self._receipt_fd)]
+        return [*move, str(_RECEIPT_FD_INSIDE), *args]
 
     @contextlib.contextmanager
     def running(self, writable: Sequence[Bind]) -> Iterator[None]:

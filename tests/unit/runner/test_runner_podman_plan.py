@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,8 @@ def test_the_runner_receipt_reaches_the_image_as_descriptor_3(project: Project) 
         "x.py",
     ]
     argv = box.wrap(shimmed, view=view, writable=[], env=env, cwd=root)
-    assert argv[:4] == ["/bin/sh", "-c", 'exec "$@" 3>&7', "sh"]
+    assert argv[0] == sys.executable and argv[5:7] == ["7", "3"]  # fd 7 becomes podman's 3
+    assert argv[7:9] == ["/usr/bin/env", "-i"]  # then podman itself, as without a receipt
     assert "--preserve-fds=1" in argv and f"--env=HOSTNAME={env['HOSTNAME']}" in argv
 
 
