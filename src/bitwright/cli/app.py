@@ -179,7 +179,11 @@ def _metavar(param: Any) -> str:
 
 
 def _option_row(param: Any) -> tuple[str, str]:
-    names = ", ".join([*param.opts, *param.secondary_opts])
+    # short names first, as click lists them: the order a name reached the option in can vary
+    # from run to run (the help option's), the help text may not
+    names = ", ".join(
+        sorted([*param.opts, *param.secondary_opts], key=lambda o: o.startswith("--"))
+    )
     if not param.is_flag:
         names += f" {_metavar(param)}"
     help_text = param.help or ""

@@ -193,3 +193,20 @@ def test_a_plain_digest_runs_without_typer_and_prints_what_the_command_does(
 
     assert fast.stdout.splitlines() == [*out.splitlines(), "0 False"]
     assert code == 0
+
+
+@pytest.mark.parametrize("name", ["verify", "build"])
+def test_help_is_the_same_whatever_the_hash_seed(name: str) -> None:
+    """The help option's names reach click in an order that follows string hashing."""
+    texts = set()
+    for seed in ("0", "1", "2", "3"):
+        done = subprocess.run(
+            [str(BITWRIGHT), name, "--help"],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": seed, "COLUMNS": "100"},
+            check=True,
+        )
+        texts.add(done.stdout)
+    assert len(texts) == 1
+    assert "-h, --help" in texts.pop()
