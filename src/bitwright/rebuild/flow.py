@@ -253,9 +253,7 @@ def _verified(run: RebuildRun, policy: TrustPolicy) -> TrustedRelease:
         verification = verify_release(run.release, policy)
     run.verification = verification.to_json()
     if not verification.ok or verification.trusted is None:
-        failure = verification.first_failure
-        why = f"{failure.name}: {failure.detail}" if failure else "a required check did not run"
-        raise run.stop(Verdict.FAILED, f"the release does not verify ({why})")
+        raise run.stop(Verdict.FAILED, f"the release does not verify ({verification.why_not})")
     trusted: TrustedRelease = verification.trusted
     return trusted
 

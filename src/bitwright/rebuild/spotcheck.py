@@ -209,9 +209,7 @@ def _claimed_run(run: RebuildRun, policy: TrustPolicy) -> _Claimed:
     with run.step("verify", f"verifying {run.release}"):
         verification = verify_release(run.release, policy)
     if not verification.ok or verification.trusted is None:
-        failure = verification.first_failure
-        why = f"{failure.name}: {failure.detail}" if failure else "a mandatory check was skipped"
-        raise _Refused(f"the release does not verify ({why})")
+        raise _Refused(f"the release does not verify ({verification.why_not})")
     statement = verification.trusted.statement  # what verify authenticated, not read again
     external, internal = dvc_parameters(statement)
     claims = trajectory_claims(statement)

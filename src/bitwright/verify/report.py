@@ -170,6 +170,18 @@ class VerifyReport:
         """The first failed check, or ``None``."""
         return next((c for c in self.checks if c.status is CheckStatus.FAILED), None)
 
+    @property
+    def why_not(self) -> str:
+        """Why the release does not verify, in a few words ("" when it does)."""
+        if self.ok:
+            return ""
+        failure = self.first_failure
+        if failure is not None:
+            return f"{failure.name}: {failure.detail}"
+        passed = {c.name for c in self.checks if c.status is CheckStatus.PASSED}
+        missing = [name for name in self.required if name not in passed]
+        return f"required check(s) did not pass: {', '.join(missing)}"
+
     def check(self, name: str) -> CheckResult | None:
         """Return the result of the check called ``name``, or ``None`` if it is not reported."""
         return next((c for c in self.checks if c.name == name), None)
