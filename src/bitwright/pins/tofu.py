@@ -59,6 +59,7 @@ __all__ = [
     "pins_read_by",
     "read_pins",
     "read_pins_file",
+    "restore_pinned",
     "unpinned_inputs",
     "write_pins",
 ]
@@ -376,6 +377,32 @@ def check_pins(
                 fetch(source, staged, offline=offline)
                 changes += _compare(pinned, _staged_files(staged), "source")
     return changes
+
+
+def restore_pinned(
+    repo: Path, pins: Iterable[ThirdPartyPin], *, offline: bool = False
+) -> tuple[list[str], list[PinChange]]:
+    """Fetch the pinned inputs a checkout lacks (git ignores them) from their sources, and check.
+
+    What a rebuilder does: the clone of the source has the pins file but not the third-party
+    files. Each missing one is fetched from the source it was pinned from into its path; every
+    pinned input, fetched or already there, is then compared file by file with its pin.
+
+    Returns:
+        The paths fetched, and every file not as pinned (empty: all are the pinned bytes).
+
+    Raises:
+        OperationalError: a source cannot be fetched (unreachable, gone).
+    """
+    fetched: list[str] = []
+    changes: list[PinChange] = []
+    for pinned in pins:
+        target = repo / pinned.path
+        if not (target.exists() or target.is_symlink()):
+            _fetch_into(repo, parse_source(pinned.source, base=repo), pinned.path, offline=offline)
+            fetched.append(pinned.path)
+        changes += _compare(pinned, _local_files(repo, pinned), "local")
+    return fetched, changes
 
 
 def check_local(repo: Path, pins: Iterable[ThirdPartyPin], cache: DigestCache | None) -> None:

@@ -23,8 +23,11 @@ from bitwright.fileio import write_text_atomic
 from bitwright.pins import pin_data
 from bitwright.pins.data import find_dvc_files, read_dvc_file
 from bitwright.pins.dvcconfig import default_remote_url
+from bitwright.pins.tofu import pins_read_by, read_pins, restore_pinned
+from bitwright.pipeline import load_pipeline
 
 __all__ = [
+    "fetch_third_party",
     "REBUILD_REMOTE",
     "DataFinding",
     "RecordedSnapshot",
@@ -199,3 +202,37 @@ def fetch_snapshots(
         use_remote(workspace, url)
     pull_snapshots(workspace, tuple(s.path for s in snapshots))
     return note, check_snapshots(workspace, snapshots)
+
+
+def fetch_third_party(workspace: Path, statement: Statement) -> tuple[str, list[str]]:
+    """Fetch the pinned third-party inputs the checkout lacks, and check them against the pins.
+
+    The pins file is the one of the pinned commit; what the provenance says each input was
+    (``resolvedDependencies`` with ``pinning: tofu``) must be what that file pins.
+
+    Returns:
+        A note for the report, and one line per input that is not what the release was built
+        from (empty when all are).
+
+    Raises:
+        OperationalError: a source cannot be fetched.
+    """
+    pinned = pins_read_by(load_pipeline(workspace), read_pins(workspace))
+    if not pinned:
+        return "no pinned third-party inputs", []
+    recorded = {
+        dep.name: (dep.digest or {}).get("sha256")
+        for dep in statement.predicate.build_definition.resolved_dependencies or ()
+        if (dep.annotations or {}).get("pinning") == "tofu" and dep.name
+    }
+    problems = [
+        f"{pin.path}: the provenance records sha256 {recorded[pin.path]}, the pins file "
+        f"{pin.sha256}"
+        for pin in pinned
+        if pin.path in recorded and recorded[pin.path] != pin.sha256
+    ]
+    problems += [f"{pin.path}: not in the provenance" for pin in pinned if pin.path not in recorded]
+    fetched, changes = restore_pinned(workspace, pinned)
+    problems += [change.line() for change in changes]
+    note = f"{len(pinned)} pinned third-party input(s), {len(fetched)} fetched from their sources"
+    return note, problems

@@ -48,7 +48,7 @@ from bitwright.pipeline import load_params, load_pipeline
 from bitwright.rebuild.compare import FileComparison, Tolerance, Verdict, compare_files
 from bitwright.rebuild.compare.knobs import parallel_knobs
 from bitwright.rebuild.drift import environment_drift
-from bitwright.rebuild.fetch import fetch_snapshots, recorded_snapshots
+from bitwright.rebuild.fetch import fetch_snapshots, fetch_third_party, recorded_snapshots
 from bitwright.rebuild.partial import check_materials, place_materials, unmatched
 from bitwright.rebuild.publish import (
     check_report_dir,
@@ -307,6 +307,16 @@ def _fetch_data(run: RebuildRun, plan: _Plan, data_remote: str | None) -> None:
             Verdict.DIFFERENT,
             f"data snapshot {first.path} is not what the release was built from: "
             f"{first.detail}; nothing was run",
+        )
+    with run.step("third-party", "fetching the pinned third-party inputs"):
+        note, problems = fetch_third_party(plan.ws, plan.trusted.statement)
+    run.notes.append(note)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise run.stop(
+            Verdict.DIFFERENT,
+            f"third-party input {problems[0]}{more}: not what the release was built from; "
+            "nothing was run",
         )
 
 

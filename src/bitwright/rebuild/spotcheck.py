@@ -49,7 +49,7 @@ from bitwright.model import DeterminismSettings, Pipeline
 from bitwright.pins.git import pin_git_commit
 from bitwright.pipeline import load_pipeline
 from bitwright.rebuild.compare import Tolerance
-from bitwright.rebuild.fetch import fetch_snapshots, recorded_snapshots
+from bitwright.rebuild.fetch import fetch_snapshots, fetch_third_party, recorded_snapshots
 from bitwright.rebuild.flow import RebuildRun
 from bitwright.rebuild.partial import check_materials, place_materials, unmatched
 from bitwright.rebuild.publish import REPORT_FILE, VERIFIER_PUB, resource_uri
@@ -337,6 +337,14 @@ def _fetch_data(ws: Path, statement: Statement, data_remote: str | None, run: Re
             f"data snapshot {findings[0].path} is not what the release was built from: "
             f"{findings[0].detail}",
             hint="fetch the data from the maintainer's remote (--data-remote)",
+        )
+    with run.step("third-party", "fetching the pinned third-party inputs"):
+        note, problems = fetch_third_party(ws, statement)
+    run.notes.append(note)
+    if problems:
+        raise CheckFailed(
+            f"third-party input {problems[0]}: not what the release was built from",
+            hint="the pinned source no longer serves the pinned bytes; ask the maintainer",
         )
 
 
