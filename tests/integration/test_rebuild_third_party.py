@@ -6,6 +6,7 @@ git-ignored, as downloaded models are: a clone of the source has the pins file, 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,8 +16,11 @@ from tests.integration.project import BITWRIGHT, add_third_party_input, make_pro
 from bitwright.attest import generate_keypair, load_public_key
 from bitwright.attest.trust import TrustPolicy
 from bitwright.builder.paths import ProjectPaths
+from bitwright.digest import tree_sha256
 from bitwright.rebuild.compare import Verdict
+from bitwright.rebuild.fetch import fetch_third_party
 from bitwright.rebuild.flow import rebuild_release
+from bitwright.verify import verify_release
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,6 +42,17 @@ def test_the_pinned_input_is_fetched_from_its_source_and_a_changed_source_is_dif
     assert report.verdict is Verdict.REPRODUCED, report.reason
     fetched = tmp_path / "ws" / "third_party" / "embeddings" / "vectors.txt"
     assert fetched.read_text() == "0.1 0.2\n"
+
+    # a pins file at odds with the provenance (which the owner signed) is named
+    pins_file = tmp_path / "ws" / "thirdparty.pins.json"
+    pins = json.loads(pins_file.read_text())
+    pin = pins["pins"]["third_party/embeddings"]
+    pin["files"]["vectors.txt"]["sha256"] = "0" * 64
+    pin["sha256"] = tree_sha256({"vectors.txt": "0" * 64})  # a consistent pin, not the built one
+    pins_file.write_text(json.dumps(pins))
+    statement = verify_release(release, owner).trusted.statement
+    _, problems = fetch_third_party(tmp_path / "ws", statement)
+    assert problems[0].startswith("third_party/embeddings: the provenance records sha256 ")
 
     # the source now serves other bytes than were pinned: nothing runs, the file is named
     (upstream / "vectors.txt").write_text("0.9 0.9\n")
