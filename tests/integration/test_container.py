@@ -11,15 +11,11 @@ one replaces it. What costs minutes happens at most once per run, in module fixt
   mmdebstrap runs (one resolves, one per build bootstraps). It proves the build reproduces
   from its lock, and serves the tests whose property does not need torch (the sandbox's
   seal, refusals, the DVC remote).
-* ``full_image``: the project's own image (``containers/``): the committed lock's, when
-  podman or the image store holds it by digest, else locked anew here and built once (the
-  reference checkout then carries that lock). Stages that write receipts need torch.
+The reference pipeline in the project's own image is in test_container_reference.py.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -33,14 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.container_kit import (
+    empty_podman,
+    lock_anew,
+    require_container_tools,
+)
 from tests.integration.project import BITWRIGHT, commit, env, make_project, sh
 
 from bitwright.errors import OperationalError, StageFailed
-from bitwright.image.debian import apt_sources
 from bitwright.image.normtar import write_normalized_tar
 from bitwright.image.obtain import obtain_image, podman_digests
 from bitwright.image.oci import ImageConfig, read_oci_archive, write_oci_archive
-from bitwright.image.recipe import read_recipe
 from bitwright.image.store import ImageStore, push_to_remote
 from bitwright.model import DeterminismSettings, Sha256, StageSpec
 from bitwright.pins import pin_container
@@ -50,42 +49,12 @@ from bitwright.runner import (
     image_reference,
     judge,
     podman_command,
-    probe_podman,
     run_sealed,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 SMALL = Path(__file__).parent / "images" / "small"
-
-
-def require_container_tools() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("the container builder's image is built as root (mmdebstrap's root mode)")
-    missing = [t for t in ("podman", "mmdebstrap") if shutil.which(t) is None]
-    if missing or probe_podman() is None:
-        pytest.skip(f"podman and mmdebstrap must work here ({missing or 'podman'}: make podman)")
-
-
-def lock_anew(images: Path, base: Path) -> dict[str, Any]:
-    """Copy ``images/containers`` to ``base`` and lock it from this machine's apt sources.
-
-    ``image build --update`` resolves the recipe afresh (mmdebstrap reads the sources, pip the
-    project's lock), builds and locks the image, whatever lock the copy held. Skipped when
-    the machine has no apt source for the recipe's suite, or cannot reach it.
-    """
-    try:
-        apt_sources(read_recipe(images).suite)
-    except OperationalError as exc:
-        pytest.skip(f"no apt source to lock the image from: {exc.diagnostics()}")
-    shutil.copytree(images / "containers", base / "containers")
-    done = sh(BITWRIGHT, "image", "build", "--update", "--no-load", "--json", cwd=base, check=False)
-    if done.returncode != 0 and "Failed to fetch" in done.stderr:  # apt's words: out of reach
-        said = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-        pytest.skip(f"the apt sources cannot be reached from here: {(said or [done.stderr])[0]}")
-    assert done.returncode == 0, done.stderr
-    return {**json.loads(done.stdout), "repo": base}
 
 
 @pytest.fixture(scope="module")
@@ -110,61 +79,6 @@ def small_image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr
     return {**json.loads(done.stdout), "repo": base, "locked": locked}
-
-
-@pytest.fixture(scope="module")
-def full_image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The project's build image, held by podman by digest, and the ``containers/`` it is of.
-
-    The committed lock's image when podman or the image store holds it; else the image locked
-    anew here and built once: the committed versions may no longer be served.
-    """
-    require_container_tools()
-    pin, containers = pin_container(ROOT), ROOT / "containers"
-    try:
-        obtain_image(pin, project=None, remote=False)
-    except OperationalError:
-        base = lock_anew(ROOT, tmp_path_factory.mktemp("full-image"))["repo"]
-        pin, containers = pin_container(base), base / "containers"
-        obtain_image(pin, project=None, remote=False)  # loaded from the image store
-    assert pin.digest in podman_digests(image_reference(pin.image, pin.digest))
-    return {"digest": pin.digest, "containers": containers}
-
-
-@contextlib.contextmanager
-def empty_podman(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImageStore]:
-    """An empty podman storage and image store under ``directory``, for code and commands.
-
-    Afterwards its images are removed and its mounts undone (podman's overlay storage stays
-    mounted on itself), so no test leaves a mount behind in the temporary directories.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    conf = directory / "storage.conf"
-    conf.write_text(
-        f'[storage]\ndriver = "overlay"\ngraphroot = "{directory}/graph"\n'
-        f'runroot = "{directory}/run"\n'
-    )
-    with monkeypatch.context() as patch:
-        patch.setenv("CONTAINERS_STORAGE_CONF", str(conf))
-        patch.setenv("BITWRIGHT_IMAGE_STORE", str(directory / "store"))
-        try:
-            yield ImageStore(directory / "store")
-        finally:
-            subprocess.run(
-                [*podman_command(), "rmi", "--all", "--force"], capture_output=True, timeout=300
-            )
-            for mount in mounts_under(directory):
-                subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
-
-
-def mounts_under(directory: Path) -> list[str]:
-    """Mount points at or below ``directory``, deepest first."""
-    found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].encode().decode("unicode_escape")  # octal escapes (\\040)
-        if Path(point).is_relative_to(directory):
-            found.append(point)
-    return sorted(found, key=len, reverse=True)
 
 
 @pytest.fixture
@@ -398,76 +312,3 @@ def test_the_archive_is_stored_and_fetched_by_digest_through_the_dvc_remote(
 
     assert obtain_image(pin, project=repo, store=isolated).source == "remote"
     assert pin.digest in podman_digests(image_reference(pin.image, pin.digest))
-
-
-def reference_checkout(base: Path, containers: Path) -> Path:
-    """The reference pipeline in a fresh repository: this tree's tracked files, one commit.
-
-    Its image lock is the one in ``containers``, the image the tests hold.
-    """
-    repo = base / "reference"
-    listed = sh("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=ROOT)
-    listed = listed.stdout.split("\0")
-    for rel in filter(None, listed):
-        source = ROOT / rel
-        if source.is_file():
-            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / rel)
-    shutil.copy2(containers / "images.lock", repo / LOCK_PATH)
-    sh("git", "init", "-q", "-b", "main", cwd=repo)
-    commit(repo, "reference pipeline")
-    sh(BITWRIGHT, "keygen", cwd=repo)
-    return repo
-
-
-def enforced_links(links: Path, digest: str) -> list[str]:
-    """The links under ``links`` whose stage ran in the image ``digest``, enforced."""
-    found = []
-    for path in sorted(links.glob("*.link")):
-        envelope = json.loads(path.read_text())
-        payload = json.loads(base64.b64decode(envelope["payload"]))
-        sandbox = payload["byproducts"]["sandbox"]
-        container = payload["environment"]["pins"]["container"]
-        if (sandbox["kind"], sandbox["container_digest"]) == ("podman", digest) and (
-            container["digest"],
-            container["enforced"],
-        ) == (digest, True):
-            found.append(path.name.split(".")[0])
-    return found
-
-
-def test_the_reference_pipeline_builds_verifies_and_reproduces_in_its_image(
-    full_image: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    repo = reference_checkout(tmp_path, full_image["containers"])
-    digest = full_image["digest"]
-    stages = ["evaluate", "package", "prepare", "train"]
-    sh(BITWRIGHT, "build", "--builder", "container", cwd=repo)
-    assert enforced_links(repo / ".bitwright/attestations/links", digest) == stages
-    # the image trained what the host did: the committed dvc.lock stands as it is
-    assert not sh("git", "status", "--porcelain", cwd=repo).stdout
-    # a commit that changes no source: the runs in the image stand for the new commit
-    sh("git", "commit", "-q", "--allow-empty", "-m", "a release note", cwd=repo)
-    again = sh(BITWRIGHT, "build", "--builder", "container", cwd=repo)
-    assert "running it again" not in again.stderr, again.stderr
-    assert enforced_links(repo / ".bitwright/attestations/links", digest) == stages
-    release = tmp_path / "release"
-    sh(BITWRIGHT, "release", "--out", str(release), cwd=repo)
-    key = repo / ".bitwright/keys/owner.pub"
-    verified = sh(BITWRIGHT, "verify", str(release), "--key", str(key), "--json", cwd=tmp_path)
-    dependencies = {c["name"]: c for c in json.loads(verified.stdout)["checks"]}["dependencies"]
-    assert f"build image {digest} obtained (podman)" in dependencies["detail"]
-
-    rebuilt = sh(
-        BITWRIGHT, "rebuild", str(release), "--key", str(key), "--builder", "container",
-        "--workspace", str(tmp_path / "ws"), "--json", cwd=tmp_path,
-    )  # fmt: skip
-    report = json.loads(rebuilt.stdout)
-    assert report["verdict"] == "REPRODUCED", report["reason"]
-    assert enforced_links(tmp_path / "ws/.bitwright/attestations/links", digest) == stages
-
-    # a verifier who cannot obtain the image: exit 3, the digest named
-    with empty_podman(tmp_path / "podman", monkeypatch):
-        done = sh(BITWRIGHT, "verify", str(release), "--key", str(key), cwd=tmp_path, check=False)
-    assert done.returncode == 3, done.stderr
-    assert f"build image {digest}" in done.stderr and "cannot be obtained" in done.stderr
