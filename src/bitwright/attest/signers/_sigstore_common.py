@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from bitwright.errors import OperationalError, UsageError
+from bitwright.fileio import loads_strict, read_regular
 
 if TYPE_CHECKING:
     from sigstore.models import ClientTrustConfig, TrustedRoot
@@ -171,24 +172,23 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_MAX_TRUST_CONFIG = 16 << 20
+"""The largest sigstore trust config read (a trusted_root.json is some kilobytes)."""
+
+
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
+    if not path.exists():
         raise OperationalError(
             f"sigstore trust config {path} not found",
             hint="check the trust_config path (relative paths count from the trust file)",
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OperationalError(
-            f"cannot read sigstore trust config {path}: {first_line(exc)}",
-            hint="check the path and its permissions",
-        ) from exc
+        )
+    # a regular file of bounded size and depth: a FIFO cannot hang the reader
+    raw = read_regular(path.resolve(), limit=_MAX_TRUST_CONFIG)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = loads_strict(raw)
+    except ValueError as exc:
         raise UsageError(
-            f"sigstore trust config {path} is not valid JSON ({exc.msg} at line {exc.lineno})",
+            f"sigstore trust config {path} is not valid JSON ({first_line(exc)})",
             hint="fetch your sigstore instance's trusted_root.json again",
         ) from exc
     if not isinstance(data, dict):

@@ -178,3 +178,11 @@ def test_a_hostile_trust_file_is_refused_in_one_line(trust_dir: Path) -> None:
     duplicate.write_text('{"keys": [], "keys": ["keys/owner.pub"]}', encoding="utf-8")
     with pytest.raises(UsageError, match="duplicate"):
         load_trust_file(duplicate)
+
+
+def test_a_sigstore_trust_config_that_is_a_fifo_cannot_hang_the_reader(trust_dir: Path) -> None:
+    os.mkfifo(trust_dir / "root.fifo")
+    path = trust_dir / "trust.toml"
+    path.write_text('keys = ["keys/owner.pub"]\ntrust_config = "root.fifo"\n', encoding="utf-8")
+    with pytest.raises(OperationalError, match="not a regular file"):
+        load_trust_file(path)
