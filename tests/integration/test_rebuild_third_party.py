@@ -17,6 +17,7 @@ from bitwright.attest import generate_keypair, load_public_key
 from bitwright.attest.trust import TrustPolicy
 from bitwright.builder.paths import ProjectPaths
 from bitwright.digest import tree_sha256
+from bitwright.pipeline import load_pipeline
 from bitwright.rebuild.compare import Verdict
 from bitwright.rebuild.fetch import fetch_third_party
 from bitwright.rebuild.flow import rebuild_release
@@ -51,7 +52,7 @@ def test_the_pinned_input_is_fetched_from_its_source_and_a_changed_source_is_dif
     pin["sha256"] = tree_sha256({"vectors.txt": "0" * 64})  # a consistent pin, not the built one
     pins_file.write_text(json.dumps(pins))
     statement = verify_release(release, owner).trusted.statement
-    _, problems = fetch_third_party(tmp_path / "ws", statement)
+    _, problems = fetch_third_party(tmp_path / "ws", load_pipeline(tmp_path / "ws"), statement)
     assert problems[0].startswith("third_party/embeddings: the provenance records sha256 ")
 
     # the source now serves other bytes than were pinned: nothing runs, the file is named

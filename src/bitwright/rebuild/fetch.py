@@ -20,11 +20,11 @@ from bitwright.attest.statement import Statement
 from bitwright.builder.data import dvc_pull
 from bitwright.errors import DirtyTreeError, OperationalError
 from bitwright.fileio import write_text_atomic
+from bitwright.model import Pipeline
 from bitwright.pins import pin_data
 from bitwright.pins.data import find_dvc_files, read_dvc_file
 from bitwright.pins.dvcconfig import default_remote_url
 from bitwright.pins.tofu import pins_read_by, read_pins, restore_pinned
-from bitwright.pipeline import load_pipeline
 
 __all__ = [
     "fetch_third_party",
@@ -204,7 +204,9 @@ def fetch_snapshots(
     return note, check_snapshots(workspace, snapshots)
 
 
-def fetch_third_party(workspace: Path, statement: Statement) -> tuple[str, list[str]]:
+def fetch_third_party(
+    workspace: Path, pipeline: Pipeline, statement: Statement
+) -> tuple[str, list[str]]:
     """Fetch the pinned third-party inputs the checkout lacks, and check them against the pins.
 
     The pins file is the one of the pinned commit; what the provenance says each input was
@@ -217,7 +219,7 @@ def fetch_third_party(workspace: Path, statement: Statement) -> tuple[str, list[
     Raises:
         OperationalError: a source cannot be fetched.
     """
-    pinned = pins_read_by(load_pipeline(workspace), read_pins(workspace))
+    pinned = pins_read_by(pipeline, read_pins(workspace))
     if not pinned:
         return "no pinned third-party inputs", []
     recorded = {

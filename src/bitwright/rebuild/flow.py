@@ -309,7 +309,7 @@ def _fetch_data(run: RebuildRun, plan: _Plan, data_remote: str | None) -> None:
             f"{first.detail}; nothing was run",
         )
     with run.step("third-party", "fetching the pinned third-party inputs"):
-        note, problems = fetch_third_party(plan.ws, plan.trusted.statement)
+        note, problems = fetch_third_party(plan.ws, plan.pipeline, plan.trusted.statement)
     run.notes.append(note)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -244,7 +244,7 @@ def _prepare_workspace(run: RebuildRun, claimed: _Claimed, options: AuditOptions
     pipeline = load_pipeline(ws)
     if stage not in pipeline.names:
         raise _Refused(f"the released pipeline has no stage {stage!r}")
-    _fetch_data(ws, claimed.statement, options.data_remote, run)
+    _fetch_data(ws, pipeline, claimed.statement, options.data_remote, run)
     layout = ReleaseLayout(run.release)
     originals = {sha: layout.artifact(name) for name, sha in claimed.subjects.items()}
     mismatch = _stage_materials(ws, pipeline, stage, claimed.link, originals, key, run)
@@ -327,7 +327,9 @@ def _session(
     )
 
 
-def _fetch_data(ws: Path, statement: Statement, data_remote: str | None, run: RebuildRun) -> None:
+def _fetch_data(
+    ws: Path, pipeline: Pipeline, statement: Statement, data_remote: str | None, run: RebuildRun
+) -> None:
     snapshots = recorded_snapshots(statement)
     with run.step("data", f"fetching {len(snapshots)} data snapshot(s)"):
         note, findings = fetch_snapshots(ws, snapshots, data_remote)
@@ -339,7 +341,7 @@ def _fetch_data(ws: Path, statement: Statement, data_remote: str | None, run: Re
             hint="fetch the data from the maintainer's remote (--data-remote)",
         )
     with run.step("third-party", "fetching the pinned third-party inputs"):
-        note, problems = fetch_third_party(ws, statement)
+        note, problems = fetch_third_party(ws, pipeline, statement)
     run.notes.append(note)
     if problems:
         raise CheckFailed(
